@@ -1,0 +1,186 @@
+"""The four interfaces everything else plugs into.
+
+Conventions (used everywhere in thermogen):
+
+* **Time.** Continuous diffusion time ``t`` in [0, 1]; ``t = 0`` is data and
+  ``t = 1`` is (almost) pure noise. ``x_t = signal_rate(t) * x_0 + noise_rate(t) * eps``
+  with ``signal_rate**2 + noise_rate**2 = 1`` (variance preserving) and
+  ``alpha_bar(t) = signal_rate(t)**2``. Integer step ``k`` of a ``T``-step
+  discrete schedule is ``t = (k + 1) / T``.
+* **Noise level.** A :class:`NoisePredictor` is conditioned on
+  ``noise_level = noise_rate(t)`` (shape ``(B,)``), not on a schedule's integer
+  timestep, so one trained network can be sampled with any schedule.
+* **Energy.** Lower is more likely: ``p(x) ∝ exp(-E(x))`` and
+  ``score(x) = -∇_x E(x)``.
+* **Randomness.** Every stochastic function takes a ``torch.Generator | None``;
+  library code never touches the global RNG.
+* **Precision.** Schedules compute in float64 and cast to the sample's dtype at
+  the point of use.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from thermogen.config import Configurable
+
+TimeLike = float | Tensor
+
+
+# ----------------------------------------------------------------------------
+# Models
+
+
+class EnergyModel(nn.Module, Configurable, ABC):
+    """An energy function ``E: x (B, ...) -> (B,)``; lower energy = more likely.
+
+    Subclasses implement :meth:`forward`. :meth:`score` and
+    :meth:`energy_and_score` come from autograd (override them where a closed
+    form is cheaper).
+    """
+
+    registry_kind: ClassVar[str] = "models"
+
+    @abstractmethod
+    def forward(self, x: Tensor) -> Tensor:
+        """Energy of each sample: x (B, ...) -> (B,), same dtype as x."""
+
+    def energy_and_score(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(E(x), -∇_x E(x))``: shapes (B,) and x.shape. No graph is kept."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            energy = self(x)
+            (grad,) = torch.autograd.grad(energy.sum(), x)
+        return energy.detach(), -grad
+
+    def score(self, x: Tensor) -> Tensor:
+        """``-∇_x E(x)``, same shape as x (points towards more likely samples)."""
+        return self.energy_and_score(x)[1]
+
+
+class NoisePredictor(nn.Module, Configurable, ABC):
+    """A denoiser: ``(noisy (B, ...), noise_level (B,)) -> prediction``, same shape as ``noisy``.
+
+    ``noise_level`` is the forward process's ``noise_rate(t)`` in [0, 1]. What
+    the network predicts (noise ``epsilon`` by default, or ``sample`` / ``v``)
+    is the sampler's ``prediction_type``.
+    """
+
+    registry_kind: ClassVar[str] = "models"
+
+    @abstractmethod
+    def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
+        """Predict from ``noisy`` (B, ...) at ``noise_level`` (B,)."""
+
+
+# ----------------------------------------------------------------------------
+# Noise schedules
+
+
+class NoiseSchedule(Configurable, ABC):
+    """Diffusion time t in [0, 1] -> (signal_rate, noise_rate), variance preserving.
+
+    Subclasses implement :meth:`rates64` on float64 tensors. Every public method
+    accepts ``t`` as a Python float or a tensor; with ``like`` (a sample) the
+    result is cast to ``like``'s dtype and device and shaped to broadcast
+    against it: a tensor ``t`` of shape ``(B,)`` for a sample of shape
+    ``(B, ...)`` is treated as one time per sample, any other shape must
+    broadcast by the usual rules.
+    """
+
+    registry_kind: ClassVar[str] = "schedules"
+
+    @abstractmethod
+    def rates64(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        """``(signal_rate(t), noise_rate(t))`` for float64 ``t`` in [0, 1], both float64, finite."""
+
+    # -- public API ------------------------------------------------------------
+
+    def signal_rate(self, t: TimeLike, like: Tensor | None = None) -> Tensor:
+        """sqrt(alpha_bar(t)), in [0, 1], decreasing in t."""
+        return _cast(self.rates64(_time64(t, like))[0], like)
+
+    def noise_rate(self, t: TimeLike, like: Tensor | None = None) -> Tensor:
+        """sqrt(1 - alpha_bar(t)), in [0, 1], increasing in t."""
+        return _cast(self.rates64(_time64(t, like))[1], like)
+
+    def rates(self, t: TimeLike, like: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Both rates at once: ``(signal_rate, noise_rate)``."""
+        signal, noise = self.rates64(_time64(t, like))
+        return _cast(signal, like), _cast(noise, like)
+
+    def alpha_bar(self, t: TimeLike, like: Tensor | None = None) -> Tensor:
+        """Cumulative signal variance ``signal_rate(t) ** 2``."""
+        return _cast(self.rates64(_time64(t, like))[0] ** 2, like)
+
+    def log_snr(self, t: TimeLike, like: Tensor | None = None) -> Tensor:
+        """``log(signal_rate² / noise_rate²)``; +inf where the noise rate is 0, -inf where the signal is 0."""
+        signal, noise = self.rates64(_time64(t, like))
+        return _cast(2.0 * (torch.log(signal) - torch.log(noise)), like)
+
+    def add_noise(self, x0: Tensor, noise: Tensor, t: TimeLike) -> Tensor:
+        """Forward process ``x_t = signal_rate(t) * x0 + noise_rate(t) * noise`` (x0's dtype)."""
+        signal, noise_rate = self.rates(t, like=x0)
+        return signal * x0 + noise_rate * noise
+
+    def time_from_log_snr(self, log_snr: Tensor, iterations: int = 64) -> Tensor:
+        """Inverse of :meth:`log_snr` by bisection in float64 (log-SNR must be decreasing in t)."""
+        target = log_snr.to(torch.float64)
+        lo = torch.zeros_like(target)
+        hi = torch.ones_like(target)
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            signal, noise = self.rates64(mid)
+            above = 2.0 * (torch.log(signal) - torch.log(noise)) > target
+            lo = torch.where(above, mid, lo)
+            hi = torch.where(above, hi, mid)
+        return 0.5 * (lo + hi)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _time64(t: TimeLike, like: Tensor | None) -> Tensor:
+    if isinstance(t, Tensor):
+        device = like.device if like is not None else t.device
+        return t.to(device=device, dtype=torch.float64)
+    if not (isinstance(t, (int, float)) and math.isfinite(t) and 0.0 <= t <= 1.0):
+        raise ValueError(f"diffusion time t={t!r} is outside [0, 1]")
+    device = like.device if like is not None else None
+    return torch.tensor(float(t), dtype=torch.float64, device=device)
+
+
+def _cast(value: Tensor, like: Tensor | None) -> Tensor:
+    if like is None:
+        return value
+    value = value.to(like.dtype)
+    if value.ndim == 1 and like.ndim > 1 and value.shape[0] == like.shape[0]:
+        value = value.reshape(-1, *([1] * (like.ndim - 1)))
+    return value
+
+
+# ----------------------------------------------------------------------------
+# Samplers
+
+
+class Sampler(Configurable, ABC):
+    """An iterative procedure that turns an initial tensor into samples.
+
+    Two families share this base: :class:`thermogen.samplers.DiffusionSampler`
+    (reverses a noise schedule with a :class:`NoisePredictor`) and
+    :class:`thermogen.samplers.EnergySampler` (Markov chains on an
+    :class:`EnergyModel`). Each has a step-wise API for custom loops and a
+    ``sample`` method that runs the whole loop.
+    """
+
+    registry_kind: ClassVar[str] = "samplers"
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())
+        return f"{type(self).__name__}({args})"

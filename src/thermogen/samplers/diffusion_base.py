@@ -1,0 +1,186 @@
+"""The diffusion-sampler family: reverse a noise schedule with a noise predictor.
+
+Step-wise use (the loop that :meth:`DiffusionSampler.sample` runs)::
+
+    times = sampler.set_timesteps(schedule, num_steps=20)      # float64, (21,), from ~1 down to the end
+    x = x_T
+    for t, t_prev in zip(times[:-1], times[1:]):
+        model_output = model(x, sampler.noise_level(t, x))     # noise_level = noise_rate(t), shape (B,)
+        x = sampler.step(model_output, t, t_prev, x, generator=g).prev_sample
+
+``set_timesteps`` binds the schedule and clears any multistep history, so one
+sampler object runs one loop at a time.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from thermogen.interfaces import NoisePredictor, NoiseSchedule, Sampler
+from thermogen.samplers.callbacks import Callback, StepInfo, apply_callback
+
+PredictionType = Literal["epsilon", "sample", "v"]
+
+
+@dataclass(frozen=True)
+class DiffusionStepOutput:
+    """Result of one reverse step.
+
+    Attributes:
+        prev_sample: x at the earlier time ``t_prev``, same shape and dtype as the input sample.
+        pred_original_sample: the step's estimate of clean data x_0.
+    """
+
+    prev_sample: Tensor
+    pred_original_sample: Tensor
+
+
+@dataclass(frozen=True)
+class DiffusionSampleOutput:
+    """Result of a whole sampling loop.
+
+    Attributes:
+        sample: x at the last time reached.
+        pred_original_sample: the last estimate of x_0 (the book returns this).
+        trajectory: if asked for, the samples after each step, (steps + 1, B, ...) starting with x_T.
+        times: the float64 times visited, (steps + 1,).
+    """
+
+    sample: Tensor
+    pred_original_sample: Tensor
+    trajectory: Tensor | None
+    times: Tensor
+
+
+class DiffusionSampler(Sampler):
+    """Base class of samplers that reverse a :class:`NoiseSchedule`.
+
+    Subclasses implement :meth:`step` (and :meth:`set_timesteps` if the time
+    grid is special); they set ``self.prediction_type`` in ``__init__``.
+    """
+
+    prediction_type: PredictionType = "epsilon"
+    schedule: NoiseSchedule | None = None
+
+    @abstractmethod
+    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
+        """The float64 times to visit, (num_steps + 1,), decreasing, from the start to the end time."""
+
+    @abstractmethod
+    def step(
+        self,
+        model_output: Tensor,
+        t: Tensor,
+        t_prev: Tensor,
+        sample: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> DiffusionStepOutput:
+        """Move ``sample`` from time ``t`` to the earlier time ``t_prev`` (0-dim float64 tensors)."""
+
+    def reset(self) -> None:
+        """Clear multistep history (called by :meth:`set_timesteps`)."""
+
+    @property
+    def model_evaluations_per_step(self) -> int:
+        """How many model calls one step of :meth:`sample` costs."""
+        return 1
+
+    def model_step(
+        self,
+        model: NoisePredictor | torch.nn.Module,
+        t: Tensor,
+        t_prev: Tensor,
+        sample: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> DiffusionStepOutput:
+        """One step of :meth:`sample`: evaluate the model and call :meth:`step`.
+
+        Samplers needing several evaluations per step (Heun) override this.
+        """
+        return self.step(model(sample, self.noise_level(t, sample)), t, t_prev, sample, generator=generator)
+
+    def set_timesteps(self, schedule: NoiseSchedule, num_steps: int, device: torch.device | str | None = None) -> Tensor:
+        """Bind ``schedule``, reset history, return the times to visit (float64, (num_steps + 1,))."""
+        if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
+            raise ValueError(f"num_steps={num_steps!r}; expected a positive integer")
+        self.schedule = schedule
+        self.reset()
+        return self.timestep_grid(schedule, num_steps).to(device=device)
+
+    def bound_schedule(self) -> NoiseSchedule:
+        if self.schedule is None:
+            raise RuntimeError(f"{type(self).__name__}.step called before set_timesteps(schedule, num_steps)")
+        return self.schedule
+
+    def noise_level(self, t: Tensor, sample: Tensor) -> Tensor:
+        """The model's conditioning at time ``t``: ``noise_rate(t)`` in the sample's dtype, shape (B,)."""
+        level = self.bound_schedule().noise_rate(t, like=sample)
+        return level.reshape(-1).expand(sample.shape[0]) if level.numel() == 1 else level.reshape(sample.shape[0])
+
+    def predict_x0_and_eps(self, model_output: Tensor, t: Tensor, sample: Tensor) -> tuple[Tensor, Tensor]:
+        """Convert the model's output at time ``t`` into (x_0, epsilon) estimates.
+
+        With ``x_t = a x_0 + s eps`` (a = signal rate, s = noise rate):
+        epsilon-prediction gives x_0 = (x_t - s eps) / a; sample-prediction
+        gives eps = (x_t - a x_0) / s; v-prediction (v = a eps - s x_0) gives
+        x_0 = a x_t - s v and eps = s x_t + a v.
+        """
+        signal, noise = self.bound_schedule().rates(t, like=sample)
+        if self.prediction_type == "epsilon":
+            return (sample - noise * model_output) / signal, model_output
+        if self.prediction_type == "sample":
+            return model_output, (sample - signal * model_output) / noise
+        if self.prediction_type == "v":
+            return signal * sample - noise * model_output, noise * sample + signal * model_output
+        raise ValueError(f"prediction_type={self.prediction_type!r}; expected 'epsilon', 'sample' or 'v'")
+
+    # -- the whole loop ----------------------------------------------------------
+
+    @torch.inference_mode()
+    def sample(
+        self,
+        model: NoisePredictor | torch.nn.Module,
+        x_T: Tensor,
+        num_steps: int,
+        schedule: NoiseSchedule,
+        generator: torch.Generator | None = None,
+        callback: Callback | None = None,
+        return_trajectory: bool = False,
+        progress: bool = True,
+    ) -> DiffusionSampleOutput:
+        """Run the reverse process from ``x_T`` (B, ...) over ``num_steps`` steps.
+
+        Args:
+            model: maps (x (B, ...), noise_level (B,)) to the prediction named by ``prediction_type``.
+            x_T: the starting noise, usually N(0, I).
+            num_steps: number of steps (model evaluations: ``num_steps * model_evaluations_per_step``).
+            schedule: the noise schedule the model was trained with (or any other).
+            generator: randomness for stochastic samplers.
+            callback: see :mod:`thermogen.samplers.callbacks`.
+            return_trajectory: keep every intermediate sample (memory: steps x batch).
+            progress: show a tqdm progress bar.
+        """
+        from tqdm.auto import tqdm
+
+        times = self.set_timesteps(schedule, num_steps, device=x_T.device)
+        x = x_T
+        pred_x0 = x_T
+        trajectory = [x_T] if return_trajectory else None
+        steps = tqdm(range(num_steps), desc=type(self).__name__, disable=not progress, leave=False)
+        for i in steps:
+            t, t_prev = times[i], times[i + 1]
+            out = self.model_step(model, t, t_prev, x, generator)
+            x, pred_x0 = out.prev_sample, out.pred_original_sample
+            x, stop = apply_callback(callback, StepInfo(i, num_steps, t_prev, x, pred_x0))
+            if trajectory is not None:
+                trajectory.append(x)
+            if stop:
+                times = times[: i + 2]
+                break
+        stacked = torch.stack(trajectory) if trajectory is not None else None
+        return DiffusionSampleOutput(sample=x, pred_original_sample=pred_x0, trajectory=stacked, times=times)

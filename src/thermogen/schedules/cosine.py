@@ -1,0 +1,48 @@
+"""The book's continuous schedules: cosine and offset cosine (Generative Deep Learning, ch. 8).
+
+Both are angles: ``signal_rate = cos(angle(t))``, ``noise_rate = sin(angle(t))``,
+so signal² + noise² = 1 exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from thermogen.interfaces import NoiseSchedule
+
+
+class CosineSchedule(NoiseSchedule):
+    """``angle = t * pi / 2``: signal 1 at t = 0, noise 1 at t = 1."""
+
+    def rates64(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        angle = t * (math.pi / 2)
+        return torch.cos(angle), torch.sin(angle)
+
+
+class OffsetCosineSchedule(NoiseSchedule):
+    """The book's training schedule: the angle runs linearly from acos(max_signal_rate) to acos(min_signal_rate).
+
+    With the defaults the signal rate is 0.95 at t = 0 and 0.02 at t = 1, so
+    neither end divides by zero when the sampler converts a noise prediction
+    into an image.
+
+    Args:
+        max_signal_rate: signal rate at t = 0, in (0, 1].
+        min_signal_rate: signal rate at t = 1, in [0, max_signal_rate).
+    """
+
+    def __init__(self, max_signal_rate: float = 0.95, min_signal_rate: float = 0.02) -> None:
+        if not 0.0 <= min_signal_rate < max_signal_rate <= 1.0:
+            raise ValueError(
+                f"offset_cosine needs 0 <= min_signal_rate < max_signal_rate <= 1; "
+                f"got min_signal_rate={min_signal_rate}, max_signal_rate={max_signal_rate}"
+            )
+        self.start_angle = math.acos(max_signal_rate)
+        self.end_angle = math.acos(min_signal_rate)
+
+    def rates64(self, t: Tensor) -> tuple[Tensor, Tensor]:
+        angle = self.start_angle + t * (self.end_angle - self.start_angle)
+        return torch.cos(angle), torch.sin(angle)
