@@ -35,7 +35,6 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 __all__ = ["HubError", "LocalHub"]
@@ -98,7 +97,7 @@ class LocalHub:
         self.endpoint = ""  # "http://127.0.0.1:<port>" once started (kept after stop)
 
     # ---- lifecycle -------------------------------------------------------------------
-    def start(self) -> Self:
+    def start(self) -> LocalHub:
         handler = type("Handler", (_Handler,), {"hub": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # loopback only, ephemeral port
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -119,7 +118,7 @@ class LocalHub:
             self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> LocalHub:
         return self.start()
 
     def __exit__(self, *exc) -> None:

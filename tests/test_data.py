@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,13 +25,15 @@ from thermogen.data import (
 )
 from thermogen.errors import DatasetError
 
+Tiny = tuple[Path, dict[str, tuple[np.ndarray, np.ndarray]]]
+
 REAL_MNIST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 
 
 # ----------------------------------------------------------------- ImageFolder
 
 
-def _save(path: Path, array: np.ndarray, **kwargs: object) -> Path:
+def _save(path: Path, array: np.ndarray, **kwargs: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path, **kwargs)
     return path
@@ -180,7 +183,7 @@ def _write_split(root: Path, split: str, images: np.ndarray, labels: np.ndarray)
 
 
 @pytest.fixture
-def tiny(tmp_path: Path) -> tuple[Path, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def tiny(tmp_path: Path) -> Tiny:
     rng = np.random.default_rng(0)
     root = tmp_path / "mnist"
     data = {}
@@ -193,7 +196,7 @@ def tiny(tmp_path: Path) -> tuple[Path, dict[str, tuple[np.ndarray, np.ndarray]]
     return root, data
 
 
-def test_mnist_idx_round_trip(tiny) -> None:
+def test_mnist_idx_round_trip(tiny: Tiny) -> None:
     root, data = tiny
     for split in ("train", "test"):
         images, labels = load_mnist(root, split=split, download=False)
@@ -204,7 +207,7 @@ def test_mnist_idx_round_trip(tiny) -> None:
         assert images.flags.writeable
 
 
-def test_mnist_dataset_preprocessing(tiny) -> None:
+def test_mnist_dataset_preprocessing(tiny: Tiny) -> None:
     root, data = tiny
     u8 = torch.from_numpy(data["train"][0]).float().unsqueeze(1)
 
@@ -215,7 +218,9 @@ def test_mnist_dataset_preprocessing(tiny) -> None:
     border[2:30, 2:30] = False
     assert bool((ebm.images[:, 0][:, border] == -1).all())
     assert float(ebm.images.min()) == -1.0 and float(ebm.images.max()) == 1.0
-    assert len(ebm) == 5 and ebm[0].shape == (1, 32, 32)
+    first = ebm[0]
+    assert isinstance(first, torch.Tensor) and first.shape == (1, 32, 32) and len(ebm) == 5
+    assert first.data_ptr() == ebm.images.data_ptr()  # items are views, not copies
 
     diff = MNIST(root, "train", preprocess="diffusion", download=False)
     assert torch.equal(diff.images[:, :, 2:30, 2:30], u8 / 255)
@@ -229,7 +234,7 @@ def test_mnist_dataset_preprocessing(tiny) -> None:
     assert torch.equal(image[0], torch.from_numpy(data["test"][0][2]).float() / 255)
 
 
-def test_mnist_bad_arguments(tiny) -> None:
+def test_mnist_bad_arguments(tiny: Tiny) -> None:
     root, _ = tiny
     with pytest.raises(ValueError, match="'val'"):
         MNIST(root, split="val", download=False)
@@ -266,7 +271,7 @@ def _corrupt(path: Path, kind: str) -> None:
     ],
 )
 @pytest.mark.parametrize("which", [0, 1])
-def test_mnist_corrupt_file_named(tiny, kind: str, match: str, which: int) -> None:
+def test_mnist_corrupt_file_named(tiny: Tiny, kind: str, match: str, which: int) -> None:
     root, _ = tiny
     name = MNIST_FILES["train"][which]
     _corrupt(root / name, kind)
@@ -308,14 +313,14 @@ def test_mnist_missing_dir_no_download(tmp_path: Path, monkeypatch: pytest.Monke
         resolve_mnist_dir(download=False)
 
 
-def test_mnist_env_var(tiny, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mnist_env_var(tiny: Tiny, monkeypatch: pytest.MonkeyPatch) -> None:
     root, data = tiny
     monkeypatch.setenv(MNIST_ENV_VAR, str(root))
     assert resolve_mnist_dir(download=False) == root
     np.testing.assert_array_equal(load_mnist(split="test", download=False)[1], data["test"][1])
 
 
-def test_download_md5_mismatch_leaves_nothing(tiny, tmp_path: Path) -> None:
+def test_download_md5_mismatch_leaves_nothing(tiny: Tiny, tmp_path: Path) -> None:
     """A local file:// mirror (no network): synthetic files fail the md5 check."""
     root, _ = tiny
     dest = tmp_path / "dest"

@@ -147,6 +147,8 @@ class Configurable:
             obj.load_state_tensors(load_tensors(weights), source=str(weights))
         elif obj.state_tensors():
             raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}, but {type(obj).__name__} has weights")
+        if isinstance(obj, torch.nn.Module):
+            obj.eval()  # loaded models are for inference; call .train() to fine-tune
         return obj
 
     def push_to_hub(

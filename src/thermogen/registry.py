@@ -120,7 +120,7 @@ def get(kind: str, name: str) -> Any:
             f"({provider.entry_point.value}) failed to import: {exc}"
         ) from exc
     _loaded[(kind, name)] = obj
-    _remember_name(obj, name)
+    _remember_name(obj, kind, name)
     return obj
 
 
@@ -151,7 +151,7 @@ def register(kind: str, name: str) -> Callable[[T], T]:
 
     def decorate(obj: T) -> T:
         _in_process[kind][name] = obj
-        _remember_name(obj, name, force=True)
+        _remember_name(obj, kind, name, force=True)
         return obj
 
     return decorate
@@ -160,12 +160,20 @@ def register(kind: str, name: str) -> Callable[[T], T]:
 def unregister(kind: str, name: str) -> None:
     """Remove an in-process registration (entry points are unaffected)."""
     _check_kind(kind)
-    _in_process[kind].pop(name, None)
+    obj = _in_process[kind].pop(name, None)
+    names_by_kind = getattr(obj, "__dict__", {}).get("_registered_names", {})
+    if names_by_kind.get(kind) == name:
+        del names_by_kind[kind]
 
 
-def _remember_name(obj: Any, name: str, force: bool = False) -> None:
-    if isinstance(obj, type) and (force or "_registered_name" not in obj.__dict__):
-        obj._registered_name = name  # type: ignore[attr-defined]
+def _remember_name(obj: Any, kind: str, name: str, force: bool = False) -> None:
+    """Note on a class the name it was registered or first requested under, per kind."""
+    if not isinstance(obj, type):
+        return
+    if "_registered_names" not in obj.__dict__:
+        obj._registered_names = {}  # type: ignore[attr-defined]
+    if force or kind not in obj._registered_names:  # type: ignore[attr-defined]
+        obj._registered_names[kind] = name  # type: ignore[attr-defined]
 
 
 def name_of(kind: str, cls: type) -> str:
@@ -175,7 +183,7 @@ def name_of(kind: str, cls: type) -> str:
     then at the entry points' ``module:qualname`` strings (no import needed).
     """
     _check_kind(kind)
-    known = cls.__dict__.get("_registered_name")
+    known = cls.__dict__.get("_registered_names", {}).get(kind)
     if known is not None:
         return str(known)
     for name, obj in _in_process[kind].items():
@@ -184,7 +192,7 @@ def name_of(kind: str, cls: type) -> str:
     target = f"{cls.__module__}:{cls.__qualname__}"
     for name, provider in sorted(_entry_points(kind).items()):
         if provider.entry_point.value.replace(" ", "") == target:
-            _remember_name(cls, name)
+            _remember_name(cls, kind, name)
             return name
     raise PluginError(
         f"{cls.__qualname__} is not a registered {kind[:-1]}; register it with "

@@ -10,10 +10,24 @@ Step-wise use (the loop that :meth:`DiffusionSampler.sample` runs)::
 
 ``set_timesteps`` binds the schedule and clears any multistep history, so one
 sampler object runs one loop at a time.
+
+No host-device syncs: the times stay on the host (CPU float64), and
+``set_timesteps`` caches the schedule's rates at every grid time as Python
+floats, so a step reads its coefficients without touching the device
+(:meth:`DiffusionSampler.host_rates`); the per-step scalars reach the kernels
+as Python numbers. Passing times that live on an accelerator works but costs
+one sync per step (``float(t)``).
+
+Ends of a schedule: where ``signal_rate = 0`` (zero terminal SNR) an
+epsilon prediction says nothing about x_0, and where ``noise_rate = 0``
+(alpha_bar(0) = 1) a sample prediction says nothing about epsilon; the
+conversions divide by the rates floored at :data:`MIN_RATE` = 2^-12 (diffusers
+floors alpha_bar at 2^-24 for the same reason), so no NaN or inf appears.
 """
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Literal
@@ -21,10 +35,21 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from thermogen.errors import ConfigError
 from thermogen.interfaces import NoisePredictor, NoiseSchedule, Sampler
 from thermogen.samplers.callbacks import Callback, StepInfo, apply_callback
 
 PredictionType = Literal["epsilon", "sample", "v"]
+PREDICTION_TYPES = ("epsilon", "sample", "v")
+
+MIN_RATE = 2.0**-12
+"""Floor of the signal and noise rates where a conversion divides by them (2^-12 = sqrt(2^-24))."""
+
+
+def check_prediction_type(value: str) -> None:
+    """Raise ConfigError unless ``value`` is one of :data:`PREDICTION_TYPES`."""
+    if value not in PREDICTION_TYPES:
+        raise ConfigError(f"prediction_type={value!r}; expected one of {list(PREDICTION_TYPES)}")
 
 
 @dataclass(frozen=True)
@@ -48,7 +73,7 @@ class DiffusionSampleOutput:
         sample: x at the last time reached.
         pred_original_sample: the last estimate of x_0 (the book returns this).
         trajectory: if asked for, the samples after each step, (steps + 1, B, ...) starting with x_T.
-        times: the float64 times visited, (steps + 1,).
+        times: the float64 times visited, (steps + 1,), on the host (CPU).
     """
 
     sample: Tensor
@@ -66,6 +91,9 @@ class DiffusionSampler(Sampler):
 
     prediction_type: PredictionType = "epsilon"
     schedule: NoiseSchedule | None = None
+    _host_rates: dict[float, tuple[float, float]] | None = None
+    host_times: tuple[float, ...] = ()
+    """The grid of the last :meth:`set_timesteps` as Python floats (for host-side decisions such as the last step)."""
 
     @abstractmethod
     def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
@@ -105,39 +133,84 @@ class DiffusionSampler(Sampler):
         return self.step(model(sample, self.noise_level(t, sample)), t, t_prev, sample, generator=generator)
 
     def set_timesteps(self, schedule: NoiseSchedule, num_steps: int, device: torch.device | str | None = None) -> Tensor:
-        """Bind ``schedule``, reset history, return the times to visit (float64, (num_steps + 1,))."""
+        """Bind ``schedule``, reset history, return the times to visit (float64, (num_steps + 1,)).
+
+        Keep the default ``device=None`` (host memory) for a sync-free loop: steps
+        read their coefficients from the host copy of each time.
+        """
         if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
             raise ValueError(f"num_steps={num_steps!r}; expected a positive integer")
         self.schedule = schedule
         self.reset()
-        return self.timestep_grid(schedule, num_steps).to(device=device)
+        times = self.timestep_grid(schedule, num_steps).to(device="cpu", dtype=torch.float64)
+        signal, noise = schedule.rates64(times)
+        self.host_times = tuple(times.tolist())
+        self._host_rates = {t: (a, s) for t, a, s in zip(self.host_times, signal.tolist(), noise.tolist())}
+        return times.to(device=device)
 
     def bound_schedule(self) -> NoiseSchedule:
         if self.schedule is None:
             raise RuntimeError(f"{type(self).__name__}.step called before set_timesteps(schedule, num_steps)")
         return self.schedule
 
-    def noise_level(self, t: Tensor, sample: Tensor) -> Tensor:
+    def host_rates(self, t: Tensor | float) -> tuple[float, float]:
+        """``(signal_rate(t), noise_rate(t))`` as Python floats, for one time ``t``.
+
+        Times of the grid from :meth:`set_timesteps` are looked up (no tensor
+        op); other times are computed in float64 on the host.
+        """
+        key = float(t)
+        cached = self._host_rates.get(key) if self._host_rates is not None else None
+        if cached is not None:
+            return cached
+        if not (math.isfinite(key) and 0.0 <= key <= 1.0):
+            raise ValueError(f"diffusion time t={key!r} is outside [0, 1]")
+        signal, noise = self.bound_schedule().rates64(torch.tensor([key], dtype=torch.float64))
+        return float(signal), float(noise)
+
+    def noise_level(self, t: Tensor | float, sample: Tensor) -> Tensor:
         """The model's conditioning at time ``t``: ``noise_rate(t)`` in the sample's dtype, shape (B,)."""
+        if isinstance(t, float) or (t.numel() == 1 and t.device.type == "cpu"):
+            return torch.full((sample.shape[0],), self.host_rates(t)[1], dtype=sample.dtype, device=sample.device)
         level = self.bound_schedule().noise_rate(t, like=sample)
         return level.reshape(-1).expand(sample.shape[0]) if level.numel() == 1 else level.reshape(sample.shape[0])
 
-    def predict_x0_and_eps(self, model_output: Tensor, t: Tensor, sample: Tensor) -> tuple[Tensor, Tensor]:
+    def predict_x0_and_eps(self, model_output: Tensor, t: Tensor | float, sample: Tensor) -> tuple[Tensor, Tensor]:
         """Convert the model's output at time ``t`` into (x_0, epsilon) estimates.
 
         With ``x_t = a x_0 + s eps`` (a = signal rate, s = noise rate):
         epsilon-prediction gives x_0 = (x_t - s eps) / a; sample-prediction
         gives eps = (x_t - a x_0) / s; v-prediction (v = a eps - s x_0) gives
-        x_0 = a x_t - s v and eps = s x_t + a v.
+        x_0 = a x_t - s v and eps = s x_t + a v. The divisors are floored at
+        :data:`MIN_RATE`. ``t`` is one time (host tensor or float) or one per
+        sample, shape (B,).
         """
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type={self.prediction_type!r}; expected 'epsilon', 'sample' or 'v'")
+        if isinstance(t, float) or (t.numel() == 1 and t.device.type == "cpu"):
+            a, s = self.host_rates(t)
+            if self.prediction_type == "epsilon":
+                return torch.add(sample, model_output, alpha=-s).div_(max(a, MIN_RATE)), model_output
+            if self.prediction_type == "sample":
+                return model_output, torch.add(sample, model_output, alpha=-a).div_(max(s, MIN_RATE))
+            return torch.mul(sample, a).add_(model_output, alpha=-s), torch.mul(sample, s).add_(model_output, alpha=a)
         signal, noise = self.bound_schedule().rates(t, like=sample)
         if self.prediction_type == "epsilon":
-            return (sample - noise * model_output) / signal, model_output
+            return (sample - noise * model_output) / signal.clamp(min=MIN_RATE), model_output
         if self.prediction_type == "sample":
-            return model_output, (sample - signal * model_output) / noise
-        if self.prediction_type == "v":
-            return signal * sample - noise * model_output, noise * sample + signal * model_output
-        raise ValueError(f"prediction_type={self.prediction_type!r}; expected 'epsilon', 'sample' or 'v'")
+            return model_output, (sample - signal * model_output) / noise.clamp(min=MIN_RATE)
+        return signal * sample - noise * model_output, noise * sample + signal * model_output
+
+    @staticmethod
+    def randn_like(sample: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Standard normal noise of ``sample``'s shape, dtype and device, drawn from ``generator``.
+
+        A generator on another device (a CPU generator for a GPU sample) draws
+        there and the noise is copied over, so results do not depend on the device.
+        """
+        device = generator.device if generator is not None else sample.device
+        noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device=device)
+        return noise.to(sample.device)
 
     # -- the whole loop ----------------------------------------------------------
 
@@ -167,7 +240,7 @@ class DiffusionSampler(Sampler):
         """
         from tqdm.auto import tqdm
 
-        times = self.set_timesteps(schedule, num_steps, device=x_T.device)
+        times = self.set_timesteps(schedule, num_steps)  # host times: steps read host coefficients, no syncs
         x = x_T
         pred_x0 = x_T
         trajectory = [x_T] if return_trajectory else None

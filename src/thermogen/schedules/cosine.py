@@ -1,7 +1,9 @@
 """The book's continuous schedules: cosine and offset cosine (Generative Deep Learning, ch. 8).
 
 Both are angles: ``signal_rate = cos(angle(t))``, ``noise_rate = sin(angle(t))``,
-so signal² + noise² = 1 exactly.
+so signal² + noise² = 1 exactly. (The book's functions return
+``(noise_rates, signal_rates)`` in that order; :meth:`NoiseSchedule.rates`
+returns ``(signal_rate, noise_rate)``.)
 """
 
 from __future__ import annotations

@@ -1,0 +1,46 @@
+"""The ``thermogen`` command: ``thermogen --help`` lists the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from thermogen.cli import components, figures, sample, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thermogen",
+        description="Energy-based and diffusion models: train, sample, evaluate, inspect components.",
+    )
+    from thermogen import __version__
+
+    parser.add_argument("--version", action="version", version=f"thermogen {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (components, train, sample, figures):
+        module.register(commands)
+    try:
+        from thermogen.cli import evaluate
+    except ImportError:  # pragma: no cover - the metrics extra is part of the package
+        pass
+    else:
+        evaluate.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, LookupError, RuntimeError) as exc:
+        from thermogen.errors import ThermogenError
+
+        if not isinstance(exc, ThermogenError) and not isinstance(exc, ValueError):
+            raise
+        print(f"thermogen {args.command}: error: {exc}", file=sys.stderr)
+        return 2

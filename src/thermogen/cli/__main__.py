@@ -1,0 +1,7 @@
+"""``python -m thermogen.cli``."""
+
+import sys
+
+from thermogen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,148 @@
+"""The book's noise-predicting U-Net (Generative Deep Learning, ch. 8; Keras DDIM example).
+
+Shape of the network (book defaults: widths (32, 64, 96, 128), block depth 2)::
+
+    image (B, C, H, W) --conv1x1--> 32 ch  ┐
+    noise variance (B,) --sinusoidal 32-d, tiled over H x W--> 32 ch ┘ concat -> 64 ch
+    down:   [ResBlock x depth, avg-pool 2]   for widths[:-1]  (skips saved after each block)
+    middle:  ResBlock(widths[-1]) x depth
+    up:     [bilinear x2, (concat skip, ResBlock) x depth]  for reversed(widths[:-1])
+    conv1x1 -> C channels, zero-initialised (the network starts by predicting zero noise)
+
+ResBlock: ``x + conv3x3(swish(conv3x3(BN(x))))``, with BatchNorm without affine
+parameters (Keras ``center=False, scale=False``, momentum 0.99 ≙ PyTorch 0.01,
+eps 1e-3) and a 1x1 conv on the residual when the width changes. There is no
+attention. The book's default has 1,950,627 parameters at 3 channels.
+
+The network is conditioned on the noise *variance* ``noise_level ** 2``, as in
+the book; it predicts the noise ``epsilon``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from thermogen.interfaces import NoisePredictor
+
+
+def sinusoidal_embedding(variance: Tensor, dims: int = 32, max_frequency: float = 1000.0) -> Tensor:
+    """The book's embedding of the noise variance: (B,) -> (B, dims), sin first then cos.
+
+    Frequencies are log-spaced from 1 to ``max_frequency``; angular frequency 2πf.
+    """
+    half = dims // 2
+    frequencies = torch.exp(
+        torch.linspace(0.0, math.log(max_frequency), half, device=variance.device, dtype=torch.float32)
+    )
+    angles = 2.0 * math.pi * frequencies * variance.float()[:, None]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).to(variance.dtype)
+
+
+class ResidualBlock(nn.Module):
+    """Pre-norm residual block: BN (no affine) -> conv3x3 -> swish -> conv3x3, plus a (1x1-projected) skip."""
+
+    def __init__(self, in_channels: int, width: int) -> None:
+        super().__init__()
+        self.skip = nn.Conv2d(in_channels, width, 1) if in_channels != width else nn.Identity()
+        self.norm = nn.BatchNorm2d(in_channels, affine=False, momentum=0.01, eps=1e-3)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv2(F.silu(self.conv1(self.norm(x))))
+        return h + self.skip(x)
+
+
+class UNet(NoisePredictor):
+    """Noise predictor for images (B, in_channels, image_size, image_size).
+
+    Args:
+        in_channels: image channels (1 for MNIST, 3 for flowers).
+        image_size: height = width; must be divisible by 2 ** (len(widths) - 1).
+        widths: channels per resolution level; the last one is the middle block.
+        block_depth: residual blocks per level.
+        embedding_dims: size of the sinusoidal noise-variance embedding (even).
+        embedding_max_frequency: highest embedding frequency.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        image_size: int = 64,
+        widths: Sequence[int] = (32, 64, 96, 128),
+        block_depth: int = 2,
+        embedding_dims: int = 32,
+        embedding_max_frequency: float = 1000.0,
+    ) -> None:
+        super().__init__()
+        widths = list(widths)
+        if in_channels < 1:
+            raise ValueError(f"in_channels={in_channels}; expected a positive integer")
+        if len(widths) < 2 or any(w < 1 for w in widths):
+            raise ValueError(f"widths={widths}; expected at least two positive channel counts")
+        if block_depth < 1:
+            raise ValueError(f"block_depth={block_depth}; expected >= 1")
+        if embedding_dims < 2 or embedding_dims % 2:
+            raise ValueError(f"embedding_dims={embedding_dims}; expected a positive even number")
+        factor = 2 ** (len(widths) - 1)
+        if image_size < factor or image_size % factor:
+            raise ValueError(f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths")
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.embedding_dims = embedding_dims
+        self.embedding_max_frequency = embedding_max_frequency
+
+        self.stem = nn.Conv2d(in_channels, widths[0], 1)
+        channels = widths[0] + embedding_dims
+        self.down = nn.ModuleList()
+        skip_channels = []
+        for width in widths[:-1]:
+            blocks = nn.ModuleList()
+            for _ in range(block_depth):
+                blocks.append(ResidualBlock(channels, width))
+                channels = width
+                skip_channels.append(width)
+            self.down.append(blocks)
+        self.middle = nn.ModuleList()
+        for _ in range(block_depth):
+            self.middle.append(ResidualBlock(channels, widths[-1]))
+            channels = widths[-1]
+        self.up = nn.ModuleList()
+        for width in reversed(widths[:-1]):
+            blocks = nn.ModuleList()
+            for _ in range(block_depth):
+                blocks.append(ResidualBlock(channels + skip_channels.pop(), width))
+                channels = width
+            self.up.append(blocks)
+        self.head = nn.Conv2d(channels, in_channels, 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
+        """Predict the noise in ``noisy`` (B, C, H, W) at ``noise_level`` (B,) = noise rate."""
+        if noisy.ndim != 4 or noisy.shape[1] != self.in_channels:
+            raise ValueError(
+                f"noisy has shape {tuple(noisy.shape)}; expected (B, {self.in_channels}, H, W)"
+            )
+        batch, _, height, width = noisy.shape
+        embedding = sinusoidal_embedding(noise_level.reshape(batch) ** 2, self.embedding_dims, self.embedding_max_frequency)
+        embedding = embedding.to(noisy.dtype)[:, :, None, None].expand(-1, -1, height, width)
+        x = torch.cat([self.stem(noisy), embedding], dim=1)
+        skips = []
+        for blocks in self.down:
+            for block in blocks:
+                x = block(x)
+                skips.append(x)
+            x = F.avg_pool2d(x, 2)
+        for block in self.middle:
+            x = block(x)
+        for blocks in self.up:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            for block in blocks:
+                x = block(torch.cat([x, skips.pop()], dim=1))
+        return self.head(x)

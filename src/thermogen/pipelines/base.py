@@ -1,0 +1,151 @@
+"""A pipeline is a set of named components saved as one directory (the Hub layout).
+
+::
+
+    model_index.json            {"_class_name": "diffusion", "_thermogen_version": "...",
+                                 "model": "unet", "schedule": "offset_cosine", ...}
+    <component>/config.json     {"_class_name": "<registered name>", ...constructor arguments...}
+    <component>/model.safetensors   (only for components with tensor state)
+    README.md                   model card
+
+``save_pretrained`` writes it atomically, ``from_pretrained`` reads it from a
+folder, a bundled short name or a Hub repo, and ``push_to_hub`` uploads exactly
+what ``save_pretrained`` writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+
+from thermogen import registry
+from thermogen.config import Configurable, read_config, validate_arguments
+from thermogen.atomic import write_json
+from thermogen.errors import ConfigError
+
+MODEL_INDEX = "model_index.json"
+MODEL_CARD = "README.md"
+
+P = TypeVar("P", bound="Pipeline")
+
+
+class Pipeline(Configurable):
+    """Base class: subclasses declare ``component_kinds`` (attribute name -> registry kind).
+
+    Constructor arguments named in ``component_kinds`` are components; the
+    other (JSON) arguments are stored in ``model_index.json`` beside the
+    component names.
+    """
+
+    registry_kind: ClassVar[str] = "pipelines"
+    component_kinds: ClassVar[dict[str, str]] = {}
+    model_card: str | None = None
+
+    @property
+    def components(self) -> dict[str, Any]:
+        """The components by attribute name (None for an absent optional component)."""
+        return {name: getattr(self, name) for name in self.component_kinds}
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        for name, kind in self.component_kinds.items():
+            component = getattr(self, name)
+            config[name] = None if component is None else registry.name_of(kind, type(component))
+        return config
+
+    def write_to(self, directory: Path) -> None:
+        write_json(directory / MODEL_INDEX, self.to_config())
+        for name, component in self.components.items():
+            if component is not None:
+                (directory / name).mkdir()
+                component.write_to(directory / name)
+        if self.model_card:
+            (directory / MODEL_CARD).write_text(self.model_card, encoding="utf-8")
+
+    @classmethod
+    def read_from(cls: type[P], directory: Path, **overrides: Any) -> P:
+        """Build from ``model_index.json`` and the component folders.
+
+        ``overrides`` may replace a component by a registered name (``sampler="dpmpp_2m"``,
+        built with its default config) or by an object, and may override plain config values.
+        """
+        index = read_config(directory / MODEL_INDEX)
+        target: type[P] = cls
+        if "registry_kind" in cls.__dict__:  # called on the base class: build what the index names
+            name = index.get("_class_name")
+            if not isinstance(name, str):
+                raise ConfigError(f"{directory / MODEL_INDEX} has no '_class_name'")
+            target = registry.get("pipelines", name)
+        components: dict[str, Any] = {}
+        for name, kind in target.component_kinds.items():
+            if name in overrides:
+                components[name] = _component_from_override(kind, name, overrides.pop(name))
+            elif index.get(name) is not None:
+                components[name] = _read_component(kind, directory / name)
+            else:
+                components[name] = None
+        plain = {k: v for k, v in index.items() if k not in target.component_kinds}
+        kwargs = validate_arguments(target, {**plain, **{k: v for k, v in overrides.items()}, **components})
+        pipeline = target(**kwargs)
+        card = directory / MODEL_CARD
+        if card.is_file():
+            pipeline.model_card = card.read_text(encoding="utf-8")
+        return pipeline
+
+    def to(self: P, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> P:
+        """Move every module (and tensor-holding component) to ``device`` / ``dtype``; returns self."""
+        for component in self.components.values():
+            if isinstance(component, torch.nn.Module):
+                component.to(device=device, dtype=dtype)
+            elif component is not None and hasattr(component, "to"):
+                component.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        for component in self.components.values():
+            if isinstance(component, torch.nn.Module):
+                for parameter in component.parameters():
+                    return parameter.device
+        return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for component in self.components.values():
+            if isinstance(component, torch.nn.Module):
+                for parameter in component.parameters():
+                    return parameter.dtype
+        return torch.float32
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{k}={type(v).__name__}" for k, v in self.components.items())
+        return f"{type(self).__name__}({parts})"
+
+
+def _read_component(kind: str, directory: Path) -> Any:
+    config = read_config(directory / "config.json")
+    name = config.get("_class_name")
+    if not isinstance(name, str):
+        raise ConfigError(f"{directory / 'config.json'} has no '_class_name'")
+    cls = registry.get(kind, name)
+    return cls.read_from(directory)
+
+
+def _component_from_override(kind: str, name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        return registry.get(kind, value)()
+    if isinstance(value, Mapping):
+        cls = registry.get(kind, str(value.get("_class_name")))
+        return cls.from_config(value)
+    return value
+
+
+def resolve_pipeline_directory(name_or_path: str | os.PathLike[str], **hub_kwargs: Any) -> Path:
+    """Local directory of a pipeline (see :func:`thermogen.hub.resolve_directory`)."""
+    from thermogen.hub import resolve_directory
+
+    return resolve_directory(name_or_path, **hub_kwargs)

@@ -1,0 +1,145 @@
+"""EBMPipeline: energy model + Langevin-type sampler (+ replay buffer) -> images.
+
+The energy model works on images in [-1, 1] (the book's EBM preprocessing);
+the pipeline's inputs and outputs are images in [0, 1], like every pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor
+
+from thermogen.buffers import ReplayBuffer
+from thermogen.interfaces import EnergyModel
+from thermogen.pipelines.base import Pipeline
+from thermogen.pipelines.images import OutputType, to_output
+from thermogen.samplers.callbacks import Callback
+from thermogen.samplers.energy_base import EnergySampler
+
+
+@dataclass(frozen=True)
+class EBMPipelineOutput:
+    """Generated images and the chain's snapshots.
+
+    Attributes:
+        images: final states in [0, 1], in the requested output type.
+        snapshots: (K, B, C, H, W) states in [0, 1] at ``snapshot_steps``, or None.
+        snapshot_steps: the step indices of the snapshots.
+        acceptance_rate: Metropolis acceptance (MALA, HMC), else None.
+    """
+
+    images: Any
+    snapshots: Tensor | None
+    snapshot_steps: list[int]
+    acceptance_rate: float | None
+
+
+class EBMPipeline(Pipeline):
+    """Sample an :class:`EnergyModel` with an energy sampler, starting from noise or a replay buffer.
+
+    Args:
+        energy_model: E(x) for x (B, C, H, W) in [-1, 1]; lower = more likely.
+        sampler: an energy sampler (``sgld`` by default in training).
+        buffer: the replay buffer of past chains (optional; saved with the pipeline).
+        generation_steps: default chain length when generating (the book uses 1000 from noise).
+    """
+
+    component_kinds: ClassVar[dict[str, str]] = {"energy_model": "models", "sampler": "samplers", "buffer": "components"}
+
+    def __init__(
+        self,
+        energy_model: EnergyModel,
+        sampler: EnergySampler,
+        buffer: ReplayBuffer | None = None,
+        generation_steps: int = 1000,
+    ) -> None:
+        if generation_steps < 1:
+            raise ValueError(f"generation_steps={generation_steps}; expected a positive integer")
+        self.energy_model = energy_model.eval()
+        self.sampler = sampler
+        self.buffer = buffer
+        self.generation_steps = generation_steps
+        self.progress = True
+
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image, from the energy model's config."""
+        size = int(getattr(self.energy_model, "image_size", 32))
+        return (int(getattr(self.energy_model, "in_channels", 1)), size, size)
+
+    def __call__(
+        self,
+        batch_size: int = 16,
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+        init: Literal["uniform", "buffer"] | Tensor = "uniform",
+        snapshot_steps: Sequence[int] | None = None,
+        output_type: OutputType = "pil",
+        callback: Callback | None = None,
+        progress: bool | None = None,
+    ) -> EBMPipelineOutput:
+        """Run ``steps`` sampler steps (default ``generation_steps``) from ``init``.
+
+        Args:
+            batch_size: number of chains; ignored when ``init`` is a tensor.
+            init: "uniform" (U(-1, 1) noise), "buffer" (draws from the replay buffer) or a
+                tensor (B, C, H, W) of starting images in [0, 1].
+            snapshot_steps: step indices to keep, e.g. the book's (0, 1, 3, 5, 10, 30, 50, 100, 300, 999).
+        """
+        start = self._initial(batch_size, init, generator)
+        result = self.sampler.sample(
+            self.energy_model,
+            start,
+            steps=self.generation_steps if steps is None else steps,
+            generator=generator,
+            snapshot_steps=snapshot_steps,
+            callback=callback,
+            progress=self.progress if progress is None else progress,
+        )
+        images = to_unit(result.sample)
+        snapshots = None if result.snapshots is None else to_unit(result.snapshots)
+        return EBMPipelineOutput(to_output(images, output_type), snapshots, result.snapshot_steps, result.acceptance_rate)
+
+    @torch.no_grad()
+    def energy(self, images: Tensor) -> Tensor:
+        """Energy E of images (B, C, H, W) in [0, 1]; lower = more like the training data."""
+        x = self._check_images(images, "images")
+        return self.energy_model(from_unit(x)).float()
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _initial(self, batch_size: int, init: str | Tensor, generator: torch.Generator | None) -> Tensor:
+        device, dtype = self.device, self.dtype
+        if isinstance(init, Tensor):
+            return from_unit(self._check_images(init, "init")).to(device, dtype)
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
+        if init == "uniform":
+            noise = torch.rand((batch_size, *self.sample_shape()), generator=generator, device=device, dtype=dtype)
+            return noise * 2.0 - 1.0
+        if init == "buffer":
+            if self.buffer is None or len(self.buffer) == 0:
+                raise ValueError("init='buffer' but this pipeline has no (filled) replay buffer; use init='uniform'")
+            return self.buffer.sample(batch_size, generator=generator)[0].to(device, dtype)
+        raise ValueError(f"init={init!r}; expected 'uniform', 'buffer' or a tensor of images")
+
+    def _check_images(self, images: Tensor, name: str) -> Tensor:
+        expected = self.sample_shape()
+        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"{name} has shape {tuple(images.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})")
+        if not torch.isfinite(images).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return images.to(self.device, self.dtype)
+
+
+def to_unit(x: Tensor) -> Tensor:
+    """[-1, 1] model space -> [0, 1] images (clipped)."""
+    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+def from_unit(images: Tensor) -> Tensor:
+    """[0, 1] images -> [-1, 1] model space."""
+    return images * 2.0 - 1.0

@@ -1,0 +1,115 @@
+"""DDIM: denoising diffusion implicit models (Song, Meng & Ermon 2021, arXiv:2010.02502).
+
+With ``x_t = a_t x_0 + s_t eps`` (a = signal rate, s = noise rate), one step from
+``t`` to ``t' < t`` is eq. 12 of the paper:
+
+    x0^      = (x_t - s_t eps^) / a_t                                   (the model's x_0 estimate)
+    x_{t'}   = a_{t'} x0^ + sqrt(s_{t'}^2 - sigma^2) eps^ + sigma z,     z ~ N(0, I)
+    sigma    = eta * (s_{t'} / s_t) * sqrt(1 - a_t^2 / a_{t'}^2)         (eq. 16)
+
+``eta = 0`` is deterministic (it is also the Euler step of the probability-flow
+ODE in sigma = s/a, Karras et al. 2022); ``eta = 1`` is DDPM's ancestral step.
+
+The book's sampler (Generative Deep Learning, ch. 8, ``reverse_diffusion``) is
+``DDIMSampler(spacing="uniform")`` with the ``offset_cosine`` schedule: it
+visits t = 1, 1 - 1/S, ..., 1/S, ends at t = 0 (where the signal rate is 0.95,
+not 1) and the book keeps the last x0^, which is
+``DiffusionSampleOutput.pred_original_sample``.
+
+diffusers' ``DDIMScheduler`` is this sampler with ``spacing=timestep_spacing``,
+``final_time="zero"`` for ``set_alpha_to_one=True`` (``"first_step"`` for
+False), ``steps_offset``, ``clip_sample=clip_sample_range`` (or None) and
+``dynamic_threshold=dynamic_thresholding_ratio`` when ``thresholding``; its
+``step`` always steps back by ``T // n`` training steps, which is the next
+grid time only for ``leading`` spacing and for ``trailing`` when n divides T
+(diffusers issue #11347); here a step always goes to the next time of the grid.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from thermogen.errors import ConfigError
+from thermogen.interfaces import NoiseSchedule
+from thermogen.samplers.diffusion_base import (
+    DiffusionSampler,
+    DiffusionStepOutput,
+    PredictionType,
+    check_prediction_type,
+)
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.thresholding import check_x0_options, process_x0
+
+
+def ddim_sigma(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> float:
+    """eq. 16: ``eta * (s'/s) * sqrt(1 - a^2/a'^2)``, from host floats; 0 for a zero-length step."""
+    if eta == 0.0 or s == 0.0 or a_prev == 0.0:
+        return 0.0
+    return eta * (s_prev / s) * math.sqrt(max(0.0, 1.0 - (a / a_prev) ** 2))
+
+
+class DDIMSampler(DiffusionSampler):
+    """DDIM (eq. 12 of Song et al. 2021), deterministic for ``eta = 0``.
+
+    Args:
+        eta: stochasticity in [0, inf): 0 = DDIM (deterministic), 1 = DDPM's posterior noise.
+        spacing: the time grid, see :mod:`thermogen.samplers.spacing`.
+        prediction_type: what the model predicts: "epsilon", "sample" (x_0) or "v".
+        clip_sample: clamp x0^ to [-clip_sample, clip_sample] (None: no clipping).
+        dynamic_threshold: Imagen's dynamic thresholding quantile (None: off), see
+            :mod:`thermogen.samplers.thresholding`.
+        sample_max_value: cap of the dynamic threshold (None: uncapped).
+        final_time: "zero" (t = 0) or "first_step" (t = 1/T, diffusers' ``set_alpha_to_one=False``).
+        steps_offset: added to ``leading`` integer timesteps (diffusers' ``steps_offset``).
+    """
+
+    def __init__(
+        self,
+        eta: float = 0.0,
+        spacing: Spacing = "linspace",
+        prediction_type: PredictionType = "epsilon",
+        clip_sample: float | None = None,
+        dynamic_threshold: float | None = None,
+        sample_max_value: float | None = None,
+        final_time: FinalTime = "zero",
+        steps_offset: int = 0,
+    ) -> None:
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not (math.isfinite(eta) and eta >= 0):
+            raise ConfigError(f"eta={eta!r}; expected a finite number >= 0")
+        check_spacing(spacing, final_time, steps_offset)
+        check_prediction_type(prediction_type)
+        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        self.eta = float(eta)
+        self.spacing = spacing
+        self.prediction_type = prediction_type
+        self.clip_sample = clip_sample
+        self.dynamic_threshold = dynamic_threshold
+        self.sample_max_value = sample_max_value
+        self.final_time = final_time
+        self.steps_offset = steps_offset
+
+    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
+        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
+
+    def step(
+        self,
+        model_output: Tensor,
+        t: Tensor | float,
+        t_prev: Tensor | float,
+        sample: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> DiffusionStepOutput:
+        """One DDIM step from ``t`` to ``t_prev`` (host times); returns x_{t'} and x0^."""
+        a, s = self.host_rates(t)
+        a_prev, s_prev = self.host_rates(t_prev)
+        x0, eps = self.predict_x0_and_eps(model_output, t, sample)
+        x0 = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        sigma = ddim_sigma(self.eta, a, s, a_prev, s_prev)
+        direction = math.sqrt(max(0.0, s_prev**2 - sigma**2))
+        prev_sample = torch.mul(x0, a_prev).add_(eps, alpha=direction)
+        if sigma > 0.0:
+            prev_sample.add_(self.randn_like(sample, generator), alpha=sigma)
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=x0)

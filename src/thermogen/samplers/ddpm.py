@@ -1,0 +1,106 @@
+"""DDPM ancestral sampling (Ho, Jain & Abbeel 2020, arXiv:2006.11239, eqs. 6-7), between any two times.
+
+From ``t`` to any earlier ``t'`` the forward process has
+``alpha_{t|t'} = a_t / a_{t'}`` and ``beta_{t|t'} = 1 - alpha_{t|t'}^2``
+(a = signal rate, s = noise rate; one training step gives DDPM's ``alpha_t`` and
+``beta_t``). The reverse step samples the posterior q(x_{t'} | x_t, x_0 = x0^):
+
+    mean     = (a_{t'} beta_{t|t'} / s_t^2) x0^ + (alpha_{t|t'} s_{t'}^2 / s_t^2) x_t
+    variance = (s_{t'}^2 / s_t^2) beta_{t|t'}      "fixed_small" (the posterior variance, beta~)
+             = beta_{t|t'}                          "fixed_large" (DDPM's sigma_t^2 = beta_t)
+    x_{t'}   = mean + sqrt(variance) z,   z ~ N(0, I)
+
+With "fixed_small" this is DDIM with eta = 1. "fixed_large" adds no noise on
+the step to s_{t'} = 0 (clean data), where DDPM sets z = 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from thermogen.errors import ConfigError
+from thermogen.interfaces import NoiseSchedule
+from thermogen.samplers.diffusion_base import (
+    MIN_RATE,
+    DiffusionSampler,
+    DiffusionStepOutput,
+    PredictionType,
+    check_prediction_type,
+)
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.thresholding import check_x0_options, process_x0
+
+VarianceType = Literal["fixed_small", "fixed_large"]
+
+
+class DDPMSampler(DiffusionSampler):
+    """Ancestral sampling from the DDPM posterior; works for any schedule and any pair t > t'.
+
+    Args:
+        spacing: the time grid (diffusers' DDPM default is ``leading``; with
+            ``num_steps = T`` every spacing visits every training step).
+        prediction_type: "epsilon", "sample" (x_0) or "v".
+        variance_type: "fixed_small" (posterior variance) or "fixed_large" (beta_{t|t'}).
+        clip_sample: clamp x0^ to [-clip_sample, clip_sample] (None: no clipping).
+        dynamic_threshold: Imagen's dynamic thresholding quantile (None: off).
+        sample_max_value: cap of the dynamic threshold (None: uncapped).
+        final_time: "zero" or "first_step" (t = 1/T), see :mod:`thermogen.samplers.spacing`.
+        steps_offset: added to ``leading`` integer timesteps.
+    """
+
+    def __init__(
+        self,
+        spacing: Spacing = "leading",
+        prediction_type: PredictionType = "epsilon",
+        variance_type: VarianceType = "fixed_small",
+        clip_sample: float | None = None,
+        dynamic_threshold: float | None = None,
+        sample_max_value: float | None = None,
+        final_time: FinalTime = "zero",
+        steps_offset: int = 0,
+    ) -> None:
+        check_spacing(spacing, final_time, steps_offset)
+        check_prediction_type(prediction_type)
+        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        if variance_type not in ("fixed_small", "fixed_large"):
+            raise ConfigError(f"variance_type={variance_type!r}; expected 'fixed_small' or 'fixed_large'")
+        self.spacing = spacing
+        self.prediction_type = prediction_type
+        self.variance_type = variance_type
+        self.clip_sample = clip_sample
+        self.dynamic_threshold = dynamic_threshold
+        self.sample_max_value = sample_max_value
+        self.final_time = final_time
+        self.steps_offset = steps_offset
+
+    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
+        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
+
+    def step(
+        self,
+        model_output: Tensor,
+        t: Tensor | float,
+        t_prev: Tensor | float,
+        sample: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> DiffusionStepOutput:
+        """Sample x_{t'} ~ q(x_{t'} | x_t, x0^) from ``t`` to ``t_prev`` (host times)."""
+        a, s = self.host_rates(t)
+        a_prev, s_prev = self.host_rates(t_prev)
+        x0, _ = self.predict_x0_and_eps(model_output, t, sample)
+        x0 = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        alpha = a / max(a_prev, MIN_RATE)  # alpha_{t|t'}; a_{t'} > 0 because t' < t <= 1
+        beta = max(0.0, 1.0 - alpha**2)  # beta_{t|t'}
+        s2 = max(s, MIN_RATE) ** 2  # s_t > 0 because t > t' >= 0
+        if self.variance_type == "fixed_small":
+            variance = s_prev**2 / s2 * beta
+        else:
+            variance = beta if s_prev > 0.0 else 0.0
+        mean = torch.mul(x0, a_prev * beta / s2).add_(sample, alpha=alpha * s_prev**2 / s2)
+        if variance > 0.0:
+            mean.add_(self.randn_like(sample, generator), alpha=math.sqrt(variance))
+        return DiffusionStepOutput(prev_sample=mean, pred_original_sample=x0)

@@ -1,0 +1,177 @@
+"""DPM-Solver++ multistep, 2nd and 3rd order (Lu, Zhou, Bao, Chen, Li & Zhu 2022, arXiv:2211.01095).
+
+The probability-flow ODE in data-prediction form has an exactly solvable linear
+part. With ``lambda = log(a / s)`` (half the log-SNR; a = signal rate, s = noise
+rate) and ``x0^(lambda)`` the model's x_0 estimate, a step from t to t' is (eq. 9)
+
+    x_{t'} = (s_{t'} / s_t) x_t + s_{t'} * integral_{lambda_t}^{lambda_{t'}} e^lambda x0^(lambda) d lambda
+
+and the solvers approximate x0^(lambda) by a polynomial through the latest
+estimates m_0 (at t), m_1, m_2 (at the previous times). With
+``h = lambda_{t'} - lambda_t``, ``h_0 = lambda_t - lambda_1``, ``h_1 = lambda_1 - lambda_2``:
+
+* 1st order (= DDIM):  ``x_{t'} = (s_{t'}/s_t) x_t - a_{t'} (e^{-h} - 1) m_0``
+* 2M (Algorithm 2):    ``r = h_0 / h``, ``D = (1 + 1/(2r)) m_0 - (1/(2r)) m_1``,
+  ``x_{t'} = (s_{t'}/s_t) x_t - a_{t'} (e^{-h} - 1) D``
+* 3M: the quadratic through m_0, m_1, m_2 (Newton's divided differences on the
+  lambda grid: ``f01 = (m_0 - m_1)/h_0``, ``f12 = (m_1 - m_2)/h_1``,
+  ``f012 = (f01 - f12)/(h_0 + h_1)``, so ``x0' = f01 + h_0 f012`` and
+  ``x0'' = 2 f012`` at lambda_t), integrated exactly:
+  ``x_{t'} = (s_{t'}/s_t) x_t + a_{t'} (phi_0 m_0 + phi_1 x0' + phi_2 x0'')`` with
+  ``phi_0 = 1 - e^{-h}``, ``phi_1 = h - 1 + e^{-h}``, ``phi_2 = h^2/2 - h + 1 - e^{-h}``.
+
+Lower order where the history is short (the first steps), where the step goes
+to sigma = 0 (h = inf: the result is m_0), where a log-SNR gap is infinite (a
+start at zero terminal SNR) and, with ``lower_order_final`` and fewer than 15
+steps, on the last steps (last step 1st order, the one before at most 2nd), as
+in diffusers' ``DPMSolverMultistepScheduler``. All coefficients are Python
+floats computed on the host.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from thermogen.errors import ConfigError
+from thermogen.interfaces import NoiseSchedule
+from thermogen.samplers.diffusion_base import (
+    DiffusionSampler,
+    DiffusionStepOutput,
+    PredictionType,
+    check_prediction_type,
+)
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.thresholding import check_x0_options, process_x0
+
+LOWER_ORDER_FINAL_BELOW = 15
+"""With ``lower_order_final``, grids of fewer steps than this lower the order of the last steps (as diffusers)."""
+
+
+def half_log_snr(a: float, s: float) -> float:
+    """``lambda = log(a / s)``; -inf where a = 0, +inf where s = 0."""
+    if a == 0.0:
+        return -math.inf
+    if s == 0.0:
+        return math.inf
+    return math.log(a) - math.log(s)
+
+
+class DPMSolverPP2M(DiffusionSampler):
+    """DPM-Solver++(2M): multistep, data prediction, 2nd order (Lu et al. 2022, Algorithm 2).
+
+    Args:
+        spacing: the time grid; ``log_snr`` is the paper's "uniform lambda".
+        prediction_type: "epsilon", "sample" (x_0) or "v".
+        lower_order_final: with fewer than 15 steps, lower the order of the last steps.
+        clip_sample: clamp each x0^ to [-clip_sample, clip_sample] (None: off).
+        dynamic_threshold: Imagen's dynamic thresholding quantile for each x0^ (None: off).
+        sample_max_value: cap of the dynamic threshold (None: uncapped).
+        final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
+        steps_offset: added to ``leading`` integer timesteps.
+    """
+
+    solver_order = 2
+
+    def __init__(
+        self,
+        spacing: Spacing = "log_snr",
+        prediction_type: PredictionType = "epsilon",
+        lower_order_final: bool = True,
+        clip_sample: float | None = None,
+        dynamic_threshold: float | None = None,
+        sample_max_value: float | None = None,
+        final_time: FinalTime = "zero",
+        steps_offset: int = 0,
+    ) -> None:
+        check_spacing(spacing, final_time, steps_offset)
+        check_prediction_type(prediction_type)
+        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        if not isinstance(lower_order_final, bool):
+            raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
+        self.spacing = spacing
+        self.prediction_type = prediction_type
+        self.lower_order_final = lower_order_final
+        self.clip_sample = clip_sample
+        self.dynamic_threshold = dynamic_threshold
+        self.sample_max_value = sample_max_value
+        self.final_time = final_time
+        self.steps_offset = steps_offset
+        self.history: list[tuple[float, Tensor]] = []  # (lambda, x0^), oldest first
+
+    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
+        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
+
+    def reset(self) -> None:
+        self.history = []
+
+    def order_for(self, lam: float, lam_prev: float, t_prev: float) -> int:
+        """The order of the step from lambda to lambda_prev (host floats only)."""
+        order = min(self.solver_order, 1 + len(self.history))
+        if not math.isfinite(lam_prev - lam):
+            return 1
+        if order >= 2 and not math.isfinite(lam - self.history[-1][0]):
+            return 1
+        if order >= 3 and not math.isfinite(self.history[-1][0] - self.history[-2][0]):
+            order = 2
+        num_steps = len(self.host_times) - 1
+        if self.lower_order_final and 0 < num_steps < LOWER_ORDER_FINAL_BELOW:
+            if t_prev == self.host_times[-1]:
+                return 1
+            if t_prev == self.host_times[-2]:
+                order = min(order, 2)
+        return order
+
+    def step(
+        self,
+        model_output: Tensor,
+        t: Tensor | float,
+        t_prev: Tensor | float,
+        sample: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> DiffusionStepOutput:
+        """One multistep update from ``t`` to ``t_prev`` (host times); remembers x0^ for the next steps."""
+        a, s = self.host_rates(t)
+        a_prev, s_prev = self.host_rates(t_prev)
+        x0, _ = self.predict_x0_and_eps(model_output, t, sample)
+        m0 = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        lam, lam_prev = half_log_snr(a, s), half_log_snr(a_prev, s_prev)
+        h = lam_prev - lam
+        if h == 0.0:  # zero-length step (final_time="first_step" after linspace/leading)
+            prev_sample = sample
+        else:
+            order = self.order_for(lam, lam_prev, float(t_prev))
+            prev_sample = torch.mul(sample, s_prev / s).add_(self.x0_integral(order, m0, lam, h), alpha=a_prev)
+        self.history = [*self.history, (lam, m0)][-(self.solver_order - 1) :]
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m0)
+
+    def x0_integral(self, order: int, m0: Tensor, lam: float, h: float) -> Tensor:
+        """``e^{lambda_{t'}} * integral e^{lambda} x0^(lambda)`` over the step, i.e. the bracket multiplying a_{t'}."""
+        phi_0 = -math.expm1(-h)  # 1 - e^{-h}; 1 for h = inf
+        if order == 1:
+            return m0 * phi_0
+        lam_1, m1 = self.history[-1]
+        h_0 = lam - lam_1
+        if order == 2:
+            half_over_r = h / (2.0 * h_0)  # 1 / (2r), r = h_0 / h
+            return torch.mul(m0, phi_0 * (1.0 + half_over_r)).add_(m1, alpha=-phi_0 * half_over_r)
+        lam_2, m2 = self.history[-2]
+        h_1 = lam_1 - lam_2
+        f01 = (m0 - m1) / h_0
+        f12 = (m1 - m2) / h_1
+        f012 = (f01 - f12) / (h_0 + h_1)
+        phi_1 = h + math.expm1(-h)  # h - 1 + e^{-h}
+        phi_2 = h * h / 2.0 - h - math.expm1(-h)  # h²/2 - h + 1 - e^{-h}
+        slope = f01.add_(f012, alpha=h_0)  # x0' at lambda_t
+        return torch.mul(m0, phi_0).add_(slope, alpha=phi_1).add_(f012, alpha=2.0 * phi_2)
+
+
+class DPMSolverPP3M(DPMSolverPP2M):
+    """DPM-Solver++(3M): the multistep solver with a quadratic x_0 extrapolation (3rd order).
+
+    Same arguments as :class:`DPMSolverPP2M`.
+    """
+
+    solver_order = 3

@@ -1,0 +1,94 @@
+"""Euler steps of the probability-flow ODE in sigma (Karras et al. 2022, arXiv:2206.00364; k-diffusion).
+
+EDM writes the diffusion in variance-exploding coordinates: ``x~ = x / a`` and
+``sigma = s / a`` (a = signal rate, s = noise rate), so ``x~ = x_0 + sigma eps``
+and the ODE is ``dx~/dsigma = (x~ - D(x~; sigma)) / sigma = eps^`` (eq. 3 with
+D = x0^). One Euler step from sigma to sigma' (k-diffusion's
+``sample_euler_ancestral``; ``eta = 0`` is ``sample_euler``):
+
+    d        = (x~ - x0^) / sigma = eps^
+    sigma_up = min(sigma', eta * sqrt(sigma'^2 (sigma^2 - sigma'^2) / sigma^2)),  sigma_down = sqrt(sigma'^2 - sigma_up^2)
+    x~'      = x~ + (sigma_down - sigma) d + sigma_up z = x0^ + sigma_down eps^ + sigma_up z
+
+and back in the model's coordinates ``x' = a' x~'``. With ``eta = 0`` this is
+exactly DDIM with eta = 0 (Karras et al. 2022, section 4); the right-hand form
+avoids ``x / a`` and stays finite at zero terminal SNR (sigma = inf).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from thermogen.errors import ConfigError
+from thermogen.interfaces import NoiseSchedule
+from thermogen.samplers.diffusion_base import (
+    DiffusionSampler,
+    DiffusionStepOutput,
+    PredictionType,
+    check_prediction_type,
+)
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+
+
+def ancestral_sigmas(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> tuple[float, float]:
+    """``(sigma_down, sigma_up)`` of an ancestral step (k-diffusion ``get_ancestral_step``), from host floats."""
+    sigma_prev = s_prev / a_prev
+    if eta == 0.0 or sigma_prev == 0.0:
+        return sigma_prev, 0.0
+    shrink = (s_prev * a / (a_prev * s)) ** 2 if s > 0.0 else 1.0  # (sigma' / sigma)^2, 0 at sigma = inf
+    sigma_up = min(sigma_prev, eta * sigma_prev * math.sqrt(max(0.0, 1.0 - shrink)))
+    return math.sqrt(max(0.0, sigma_prev**2 - sigma_up**2)), sigma_up
+
+
+class EulerSampler(DiffusionSampler):
+    """Euler (and Euler-ancestral) in sigma space (Karras et al. 2022, Algorithm 1 without correction).
+
+    Args:
+        eta: ancestral noise in [0, 1]: 0 = the deterministic ODE, 1 = k-diffusion's Euler ancestral.
+        spacing: the time grid; ``karras`` (rho = 7) is EDM's.
+        prediction_type: "epsilon", "sample" (x_0) or "v".
+        final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
+        steps_offset: added to ``leading`` integer timesteps.
+    """
+
+    def __init__(
+        self,
+        eta: float = 0.0,
+        spacing: Spacing = "karras",
+        prediction_type: PredictionType = "epsilon",
+        final_time: FinalTime = "zero",
+        steps_offset: int = 0,
+    ) -> None:
+        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
+            raise ConfigError(f"eta={eta!r}; expected a number in [0, 1]")
+        check_spacing(spacing, final_time, steps_offset)
+        check_prediction_type(prediction_type)
+        self.eta = float(eta)
+        self.spacing = spacing
+        self.prediction_type = prediction_type
+        self.final_time = final_time
+        self.steps_offset = steps_offset
+
+    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
+        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
+
+    def step(
+        self,
+        model_output: Tensor,
+        t: Tensor | float,
+        t_prev: Tensor | float,
+        sample: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> DiffusionStepOutput:
+        """One Euler step from ``t`` to ``t_prev`` (host times): ``x' = a' (x0^ + sigma_down eps^ + sigma_up z)``."""
+        a, s = self.host_rates(t)
+        a_prev, s_prev = self.host_rates(t_prev)
+        x0, eps = self.predict_x0_and_eps(model_output, t, sample)
+        sigma_down, sigma_up = ancestral_sigmas(self.eta, a, s, a_prev, s_prev)
+        prev_sample = torch.mul(x0, a_prev).add_(eps, alpha=a_prev * sigma_down)
+        if sigma_up > 0.0:
+            prev_sample.add_(self.randn_like(sample, generator), alpha=a_prev * sigma_up)
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=x0)

@@ -1,0 +1,1 @@
+"""Training loops: denoising (diffusion) and contrastive divergence (energy-based models)."""

@@ -1,0 +1,57 @@
+"""One place that knows about processes: rank, world size, who writes.
+
+Single-process runs need nothing; under ``torchrun`` the usual environment
+variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, ...) are read and the
+default process group is started (nccl on GPUs, gloo on CPUs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class ProcessContext:
+    """This process's place in the job.
+
+    Attributes:
+        rank: global rank (0 in a single-process run).
+        world_size: number of processes.
+        device: the device this process trains on.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes checkpoints, sample grids and logs."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+
+def init_process(device: str | None = None) -> ProcessContext:
+    """The context from torchrun's environment (single process when absent); starts the process group."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    chosen = torch.device(device)
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if chosen.type == "cuda" else "gloo")
+    return ProcessContext(rank=rank, world_size=world_size, device=chosen)

@@ -1,0 +1,78 @@
+"""Hub I/O with the real huggingface_hub client against a local Hub server: push -> from_pretrained, offline errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from thermogen.errors import PretrainedNotFoundError
+from thermogen.hub import resolve_directory
+from thermogen.interfaces import NoisePredictor, NoiseSchedule
+from thermogen.models.unet import UNet
+from thermogen.schedules.cosine import OffsetCosineSchedule
+
+
+def tiny_model() -> UNet:
+    torch.manual_seed(0)
+    model = UNet(1, 8, widths=(4, 8), block_depth=1, embedding_dims=4)
+    torch.nn.init.normal_(model.head.weight)
+    return model.eval()
+
+
+def test_component_push_to_hub_then_from_pretrained(local_hub, tmp_path: Path) -> None:
+    model = tiny_model()
+    url = model.push_to_hub("org/tiny-unet", token=local_hub.token, commit_message="first")
+    assert "org/tiny-unet" in url
+    assert sorted(local_hub.list_files("org/tiny-unet")) == ["config.json", "model.safetensors"]
+    loaded = NoisePredictor.from_pretrained("org/tiny-unet", cache_dir=tmp_path / "cache")
+    x = torch.randn(2, 1, 8, 8)
+    level = torch.tensor([0.3, 0.9])
+    assert torch.equal(loaded(x, level), model(x, level))
+
+
+def test_revisions_and_subfolders(local_hub, tmp_path: Path) -> None:
+    OffsetCosineSchedule(0.9, 0.1).push_to_hub("org/schedule", token=local_hub.token)
+    first_sha = local_hub.hub.repos[("model", "org/schedule")].branches["main"]
+    OffsetCosineSchedule(0.8, 0.2).push_to_hub("org/schedule", token=local_hub.token)
+    latest = NoiseSchedule.from_pretrained("org/schedule", cache_dir=tmp_path / "c")
+    assert latest.config == {"max_signal_rate": 0.8, "min_signal_rate": 0.2}
+    old = NoiseSchedule.from_pretrained("org/schedule", revision=first_sha, cache_dir=tmp_path / "c")
+    assert old.config["max_signal_rate"] == 0.9
+    with pytest.raises(PretrainedNotFoundError, match="revision not found"):
+        resolve_directory("org/schedule", revision="no-such-branch", cache_dir=tmp_path / "c")
+    with pytest.raises(PretrainedNotFoundError, match="has no folder 'missing'"):
+        resolve_directory("org/schedule", subfolder="missing", cache_dir=tmp_path / "c")
+
+
+def test_repo_not_found(local_hub, tmp_path: Path) -> None:
+    with pytest.raises(PretrainedNotFoundError, match="repo not found") as info:
+        resolve_directory("org/does-not-exist", cache_dir=tmp_path / "c")
+    assert isinstance(info.value, OSError)
+
+
+def test_offline_uses_the_cache_and_names_what_is_missing(local_hub, tmp_path: Path) -> None:
+    OffsetCosineSchedule(0.9, 0.1).push_to_hub("org/cached", token=local_hub.token)
+    cache = tmp_path / "cache"
+    NoiseSchedule.from_pretrained("org/cached", cache_dir=cache)
+    local_hub.go_offline()
+    again = NoiseSchedule.from_pretrained("org/cached", cache_dir=cache)
+    assert again.config["max_signal_rate"] == 0.9
+    with pytest.raises(PretrainedNotFoundError, match="not in cache and offline"):
+        NoiseSchedule.from_pretrained("org/never-downloaded", cache_dir=cache)
+
+
+def test_local_files_only_without_cache(local_hub, tmp_path: Path) -> None:
+    with pytest.raises(PretrainedNotFoundError, match="not in cache and offline"):
+        resolve_directory("org/anything", local_files_only=True, cache_dir=tmp_path / "empty")
+
+
+def test_nonsense_name_is_neither_path_nor_repo(tmp_path: Path) -> None:
+    with pytest.raises(PretrainedNotFoundError, match="neither an existing local directory nor a Hub repo id"):
+        resolve_directory(str(tmp_path / "no" / "such" / "dir"))
+
+
+def test_local_directory_is_used_as_is(tmp_path: Path) -> None:
+    OffsetCosineSchedule().save_pretrained(tmp_path / "s")
+    assert resolve_directory(tmp_path / "s") == tmp_path / "s"

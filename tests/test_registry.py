@@ -1,0 +1,124 @@
+"""The registry: built-ins through entry points, a real installed third-party plugin, a broken one, clashes."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+import thermogen
+from thermogen import registry
+from thermogen.errors import PluginError
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN_SOURCE = ROOT / "examples" / "plugin_schedule"
+
+
+def pip_install_target(source: Path, target: Path) -> None:
+    """A real ``pip install`` of a package directory into ``target`` (no network, no dependencies)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--target", str(target), str(source)],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """thermogen-sigmoid (from examples/) and a deliberately broken plugin, pip-installed onto sys.path."""
+    target = tmp_path_factory.mktemp("site")
+    pip_install_target(PLUGIN_SOURCE, target)
+    broken = tmp_path_factory.mktemp("broken_src")
+    (broken / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "thermogen-broken"
+        version = "0.0.1"
+        [project.entry-points."thermogen.schedules"]
+        broken = "thermogen_broken:Broken"
+        [project.entry-points."thermogen.samplers"]
+        ddim = "thermogen_broken:Broken"
+        [tool.setuptools]
+        py-modules = ["thermogen_broken"]
+    """))
+    (broken / "thermogen_broken.py").write_text("raise ImportError('needs libfoo 9')\n")
+    pip_install_target(broken, target)
+    assert any(p.name.endswith(".dist-info") for p in target.iterdir())
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    registry.refresh()
+    yield target
+    sys.path.remove(str(target))
+    sys.modules.pop("thermogen_sigmoid", None)
+    importlib.invalidate_caches()
+    registry.refresh()
+
+
+def test_builtins_are_listed_without_importing_them() -> None:
+    registry.refresh()
+    sys.modules.pop("thermogen.schedules.improved_cosine", None)
+    assert {"linear", "cosine", "offset_cosine", "improved_cosine", "scaled_linear"} <= set(registry.names("schedules"))
+    assert "thermogen.schedules.improved_cosine" not in sys.modules
+
+
+def test_builtins_come_from_the_projects_own_entry_points() -> None:
+    assert registry.name_of("schedules", registry.get("schedules", "cosine")) == "cosine"
+
+
+def test_installed_plugin_is_listed_built_saved_and_reloaded(installed_plugins: Path, tmp_path: Path) -> None:
+    assert "sigmoid" in registry.names("schedules")
+    schedule = thermogen.NoiseSchedule.from_config({"_class_name": "sigmoid", "tau": 0.5})
+    assert type(schedule).__module__ == "thermogen_sigmoid"
+    assert str(installed_plugins) in sys.modules["thermogen_sigmoid"].__file__
+    schedule.save_pretrained(tmp_path / "schedule")
+    reloaded = thermogen.NoiseSchedule.from_pretrained(tmp_path / "schedule")
+    assert reloaded.to_config() == schedule.to_config() and reloaded.to_config()["_class_name"] == "sigmoid"
+    t = torch.linspace(0, 1, 5, dtype=torch.float64)
+    assert torch.allclose(reloaded.signal_rate(t) ** 2 + reloaded.noise_rate(t) ** 2, torch.ones(5, dtype=torch.float64))
+
+
+def test_broken_plugin_warns_when_listing_and_errors_when_asked_for(installed_plugins: Path) -> None:
+    assert "broken" in registry.names("schedules")  # listing names imports nothing
+    with pytest.warns(UserWarning, match="'broken'.*needs libfoo 9"):
+        loaded = registry.load_all("schedules")
+    assert "broken" not in loaded and "sigmoid" in loaded
+    with pytest.raises(PluginError, match="thermogen-broken.*failed to import") as info:
+        registry.get("schedules", "broken")
+    assert isinstance(info.value.__cause__, ImportError)
+
+
+def test_name_clash_warns_and_the_builtin_wins(installed_plugins: Path) -> None:
+    registry.refresh()
+    with pytest.warns(UserWarning, match="'ddim' is provided by several packages.*using thermogen"):
+        provider = registry.get("samplers", "ddim") if "ddim" in registry.names("samplers") else None
+    assert provider is not None and provider.__module__.startswith("thermogen.")
+
+
+def test_in_process_registration_takes_precedence_and_can_be_removed() -> None:
+    @registry.register("schedules", "cosine")
+    class Shadow(thermogen.NoiseSchedule):
+        def rates64(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.cos(t), torch.sin(t)
+
+    try:
+        assert registry.get("schedules", "cosine") is Shadow
+    finally:
+        registry.unregister("schedules", "cosine")
+    assert registry.get("schedules", "cosine") is not Shadow
+
+
+def test_unknown_kind_and_name() -> None:
+    with pytest.raises(PluginError, match="unknown component kind 'colours'"):
+        registry.names("colours")
+    with pytest.raises(PluginError, match="unknown sampler 'nope'"):
+        registry.get("samplers", "nope")
+    assert isinstance(PluginError("x"), LookupError)
