@@ -149,7 +149,7 @@ def main() -> None:
     wrapped = AutogradEnergy(model)
     print("Langevin chain (per step):")
     chains = {
-        "plain PyTorch loop (frozen params)": lambda: plain_langevin(model, x0, STEPS, torch.Generator().manual_seed(2)),
+        "plain PyTorch loop (frozen params)": lambda: plain_langevin(model, x0, STEPS, torch.Generator()),
         "SGLDSampler, autograd path": lambda: sampler.sample(wrapped, x0, generator=torch.Generator()),
         "SGLDSampler + EnergyCNN (default)": lambda: sampler.sample(model, x0, generator=torch.Generator()),
     }

@@ -138,9 +138,8 @@ class ReplayBuffer(Configurable):
         than the capacity keeps its first ``capacity`` rows.
         """
         if samples.ndim < 1 or tuple(samples.shape[1:]) != self.sample_shape:
-            raise ValueError(
-                f"pushed samples have shape {tuple(samples.shape)}; expected (n, {', '.join(map(str, self.sample_shape))})"
-            )
+            expected = ", ".join(map(str, self.sample_shape))
+            raise ValueError(f"pushed samples have shape {tuple(samples.shape)}; expected (n, {expected})")
         samples = samples.detach()[: self.capacity]
         n = samples.shape[0]
         first = min(n, self.capacity - self.pointer)

@@ -55,11 +55,15 @@ def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generato
 
 
 def format_table(samples: dict[str, Any], floor: dict[str, Any]) -> str:
-    """The comparison table: metric | samples | real-data floor | ratio (ratio only where the floor is > 0)."""
+    """The comparison table: metric | samples | real-data floor | ratio.
+
+    The ratio is left out ("-") where the floor is not clearly above 0: KID's
+    floor is 0 up to its spread, so a ratio to it would be noise.
+    """
     rows = [("metric", "samples", "real-data floor", "ratio")]
 
-    def ratio(a: float, b: float) -> str:
-        return f"{a / b:.2f}" if b > 0 and math.isfinite(a / b) else "-"
+    def ratio(a: float, b: float, spread: float = 0.0) -> str:
+        return f"{a / b:.2f}" if b > 2 * spread and b > 0 and math.isfinite(a / b) else "-"
 
     rows.append(("FD", f"{samples['fd']:.4g}", f"{floor['fd']:.4g}", ratio(samples["fd"], floor["fd"])))
     rows.append(
@@ -67,7 +71,7 @@ def format_table(samples: dict[str, Any], floor: dict[str, Any]) -> str:
             "KID",
             f"{samples['kid_mean']:.4g} ± {samples['kid_std']:.2g}",
             f"{floor['kid_mean']:.4g} ± {floor['kid_std']:.2g}",
-            ratio(samples["kid_mean"], floor["kid_mean"]),
+            ratio(samples["kid_mean"], floor["kid_mean"], floor["kid_std"]),
         )
     )
     for key in ("confident_fraction", "class_entropy"):

@@ -24,13 +24,14 @@ def run_sample(args: argparse.Namespace) -> int:
     import torch
 
     from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
     overrides = {"sampler": args.sampler} if args.sampler else {}
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     progress = not args.no_progress
-    if pipeline.registry_kind == "pipelines" and hasattr(pipeline, "schedule"):
+    if isinstance(pipeline, DiffusionPipeline):
         images = pipeline(
             batch_size=args.n, num_inference_steps=args.steps or 20, generator=generator, output_type="tensor", progress=progress
         ).images

@@ -7,7 +7,8 @@ the classifier shipped in ``thermogen/pretrained/mnist-classifier`` and reports
   of the 10,000 MNIST test images (:mod:`thermogen.metrics.frechet`);
 - ``kid_mean``, ``kid_std``: KID on the same features (:mod:`thermogen.metrics.kid`);
 - ``confident_fraction``: share of samples the classifier gives a class with
-  probability >= 0.9 (legible digits);
+  probability >= 0.9 (legible digits). Alone it can be fooled: uniform noise
+  images are all "confidently" one digit; read it with FD and class entropy;
 - ``class_entropy``: entropy of the histogram of predicted classes (diversity;
   ln 10 ≈ 2.303 when all ten digits are equally frequent, 0 when one is);
 - ``n``: number of samples.
@@ -68,7 +69,7 @@ def class_entropy(probs: Tensor) -> float:
         raise ValueError(f"probs have shape {tuple(probs.shape)}; expected (N, K) with N >= 1")
     counts = torch.bincount(probs.argmax(dim=1).cpu(), minlength=probs.shape[1]).double()
     shares = counts / counts.sum()
-    return float(-(shares * torch.log(shares.clamp(min=1e-300))).sum())
+    return float(-(shares * torch.log(shares.clamp(min=1e-300))).sum()) + 0.0  # + 0.0: no -0.0 for one class
 
 
 # ----------------------------------------------------------------------------- classifier outputs

@@ -33,6 +33,7 @@ is rewritten as an ordinary stride-1 conv followed by a pixel shuffle
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +63,8 @@ class EnergyCNN(EnergyModel):
 
     Inputs are images (B, in_channels, image_size, image_size), in [-1, 1] for the book.
     """
+
+    _phase_index: Tensor
 
     def __init__(
         self,
@@ -130,11 +133,11 @@ class EnergyCNN(EnergyModel):
     def energy_and_score(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(E(x), -grad_x E(x))`` with the backward pass written out; no graph is built.
 
-        Agrees with autograd to float rounding. Shapes (B,) and x.shape; the score
-        is in channels-last layout (the same memory as contiguous for 1 channel).
+        Agrees with autograd to float rounding; shapes (B,) and x.shape. A
+        subclass that changes :meth:`negative_energy` must override this too.
         """
         self.check_input(x)
-        h = x.contiguous(memory_format=torch.channels_last)
+        h = _channels_last(x)
         inputs, pre_activations = [], []
         for conv in self.convs:
             inputs.append(h)
@@ -150,7 +153,7 @@ class EnergyCNN(EnergyModel):
         grad = grad.view(h.shape).contiguous(memory_format=torch.channels_last)
         for i in range(len(self.convs) - 1, -1, -1):
             grad = _silu_backward(grad, pre_activations[i])
-            weight = self.convs[i].weight
+            weight = cast(Tensor, self.convs[i].weight)
             if i == 0:
                 grad = stride2_input_grad(grad, weight, self._phase_index, x.shape[-2:])
             else:
@@ -159,6 +162,18 @@ class EnergyCNN(EnergyModel):
                     False, (0, 0), 1, (True, False, False),
                 )[0]
         return -f, grad
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    """``x`` in channels-last layout, with explicit channels-last strides even for one channel.
+
+    For C = 1 ``contiguous(memory_format=channels_last)`` keeps the NCHW strides
+    (the layouts coincide), and convolutions would then pick NCHW kernels; the
+    same memory viewed with channels-last strides makes every layer run channels-last.
+    """
+    x = x.contiguous(memory_format=torch.channels_last)
+    batch, channels, height, width = x.shape
+    return x.as_strided(x.shape, (channels * height * width, 1, width * channels, channels))
 
 
 def _silu_backward(grad: Tensor, pre_activation: Tensor) -> Tensor:
@@ -206,9 +221,9 @@ def stride2_input_grad(grad_out: Tensor, weight: Tensor, phase_index: Tensor, si
     Returns:
         dL/dx, (B, C, H, W).
     """
-    out_channels, in_channels, kernel, _ = weight.shape
+    out_channels, in_channels = weight.shape[:2]
     taps = phase_index.shape[1]
-    padded = F.pad(weight, (0, 1, 0, 1))  # index `kernel` reads a zero
+    padded = F.pad(weight, (0, 1, 0, 1))  # index K (one past the kernel) reads a zero
     rows = phase_index[:, :, None, None]  # (r, t, 1, 1)
     cols = phase_index[None, None, :, :]  # (1, 1, s, u)
     phase_kernel = padded[:, :, rows, cols]  # (O, C, r, t, s, u)

@@ -96,9 +96,8 @@ class DDPMSampler(DiffusionSampler):
         alpha = a / max(a_prev, MIN_RATE)  # alpha_{t|t'}; a_{t'} > 0 because t' < t <= 1
         beta = max(0.0, 1.0 - alpha**2)  # beta_{t|t'}
         s2 = max(s, MIN_RATE) ** 2  # s_t > 0 because t > t' >= 0
-        if self.variance_type == "fixed_small":
-            variance = s_prev**2 / s2 * beta
-        else:
+        variance = s_prev**2 / s2 * beta  # fixed_small: the posterior variance
+        if self.variance_type == "fixed_large":  # no noise on the step to clean data (DDPM's z = 0 at the end)
             variance = beta if s_prev > 0.0 else 0.0
         mean = torch.mul(x0, a_prev * beta / s2).add_(sample, alpha=alpha * s_prev**2 / s2)
         if variance > 0.0:

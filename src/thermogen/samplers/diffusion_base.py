@@ -132,7 +132,9 @@ class DiffusionSampler(Sampler):
         """
         return self.step(model(sample, self.noise_level(t, sample)), t, t_prev, sample, generator=generator)
 
-    def set_timesteps(self, schedule: NoiseSchedule, num_steps: int, device: torch.device | str | None = None) -> Tensor:
+    def set_timesteps(
+        self, schedule: NoiseSchedule, num_steps: int, device: torch.device | str | None = None
+    ) -> Tensor:
         """Bind ``schedule``, reset history, return the times to visit (float64, (num_steps + 1,)).
 
         Keep the default ``device=None`` (host memory) for a sync-free loop: steps

@@ -6,9 +6,10 @@ and the ODE is ``dx~/dsigma = (x~ - D(x~; sigma)) / sigma = eps^`` (eq. 3 with
 D = x0^). One Euler step from sigma to sigma' (k-diffusion's
 ``sample_euler_ancestral``; ``eta = 0`` is ``sample_euler``):
 
-    d        = (x~ - x0^) / sigma = eps^
-    sigma_up = min(sigma', eta * sqrt(sigma'^2 (sigma^2 - sigma'^2) / sigma^2)),  sigma_down = sqrt(sigma'^2 - sigma_up^2)
-    x~'      = x~ + (sigma_down - sigma) d + sigma_up z = x0^ + sigma_down eps^ + sigma_up z
+    d          = (x~ - x0^) / sigma = eps^
+    sigma_up   = min(sigma', eta * sqrt(sigma'^2 (sigma^2 - sigma'^2) / sigma^2))
+    sigma_down = sqrt(sigma'^2 - sigma_up^2)
+    x~'        = x~ + (sigma_down - sigma) d + sigma_up z = x0^ + sigma_down eps^ + sigma_up z
 
 and back in the model's coordinates ``x' = a' x~'``. With ``eta = 0`` this is
 exactly DDIM with eta = 0 (Karras et al. 2022, section 4); the right-hand form

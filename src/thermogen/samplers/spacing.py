@@ -64,7 +64,7 @@ FINAL_TIMES: tuple[str, ...] = ("zero", "first_step")
 SIGMA_MAX = 80.0
 """Largest sigma = noise/signal where ``log_snr`` and ``karras`` grids start (EDM's sigma_max)."""
 SIGMA_MIN = 0.002
-"""Smallest visited sigma of ``log_snr``/``karras`` grids on a continuous schedule with sigma(0) = 0 (EDM's sigma_min)."""
+"""Last visited sigma of ``log_snr``/``karras`` grids on a continuous schedule with sigma(0) = 0 (EDM's sigma_min)."""
 KARRAS_RHO = 7.0
 
 
@@ -89,14 +89,14 @@ def discrete_timesteps(spacing: str, train_steps: int, num_steps: int, steps_off
     if num_steps > train_steps:
         raise ValueError(f"num_steps={num_steps} exceeds the schedule's {train_steps} training steps")
     if spacing == "linspace":
-        steps = np.linspace(0, train_steps - 1, num_steps).round()[::-1]
+        raw: np.ndarray = np.linspace(0, train_steps - 1, num_steps).round()[::-1]
     elif spacing == "leading":
-        steps = (np.arange(num_steps) * (train_steps // num_steps)).round()[::-1] + steps_offset
+        raw = (np.arange(num_steps) * (train_steps // num_steps)).round()[::-1] + steps_offset
     elif spacing == "trailing":
-        steps = np.round(np.arange(train_steps, 0, -train_steps / num_steps))[:num_steps] - 1
+        raw = np.round(np.arange(train_steps, 0, -train_steps / num_steps))[:num_steps] - 1
     else:
         raise ValueError(f"spacing={spacing!r} has no integer timesteps; expected 'leading', 'trailing' or 'linspace'")
-    steps = steps.astype(np.int64)
+    steps = raw.astype(np.int64)
     if steps.max() >= train_steps or steps.min() < 0:
         raise ValueError(
             f"{spacing} timesteps {steps.tolist()} (steps_offset={steps_offset}) leave 0..{train_steps - 1}"
@@ -123,8 +123,10 @@ def timestep_grid(
         steps = discrete_timesteps(spacing, train_steps, num_steps, steps_offset)
         visited = (torch.from_numpy(steps).to(torch.float64) + 1.0) / train_steps
         return torch.cat([visited, torch.tensor([t_end], dtype=torch.float64)])
-    if spacing in ("leading", "trailing", "linspace", "uniform"):
-        return torch.linspace(1.0, t_end, num_steps + 1, dtype=torch.float64)
+    if spacing in ("leading", "trailing", "linspace", "uniform"):  # t = 1 - i * step, as the book computes it
+        grid = 1.0 - torch.arange(num_steps + 1, dtype=torch.float64) * ((1.0 - t_end) / num_steps)
+        grid[-1] = t_end
+        return grid
     return _sigma_grid(schedule, num_steps, spacing, t_end, train_steps)
 
 

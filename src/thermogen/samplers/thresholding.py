@@ -21,7 +21,9 @@ from torch import Tensor
 from thermogen.errors import ConfigError
 
 
-def check_x0_options(clip_sample: float | None, dynamic_threshold: float | None, sample_max_value: float | None) -> None:
+def check_x0_options(
+    clip_sample: float | None, dynamic_threshold: float | None, sample_max_value: float | None
+) -> None:
     """Validate the constructor arguments (ConfigError naming the bad value)."""
     if clip_sample is not None and not (_number(clip_sample) and clip_sample > 0):
         raise ConfigError(f"clip_sample={clip_sample!r}; expected None or a positive number (the clip range)")

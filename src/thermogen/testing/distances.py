@@ -76,7 +76,7 @@ def sliced_wasserstein(
     px, _ = torch.sort(xs @ directions, dim=0)
     py, _ = torch.sort(ys @ directions, dim=0)
     if px.shape[0] != py.shape[0]:
-        levels = (torch.arange(max(px.shape[0], py.shape[0]), dtype=torch.float64, device=xs.device) + 0.5)
+        levels = torch.arange(max(px.shape[0], py.shape[0]), dtype=torch.float64, device=xs.device) + 0.5
         levels = levels / levels.shape[0]
         px = px[(levels * px.shape[0]).long()]
         py = py[(levels * py.shape[0]).long()]
