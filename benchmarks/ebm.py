@@ -9,7 +9,10 @@ which any energy model gets). Book settings: batch 128, 60 Langevin steps of
 size 10, noise 0.005, gradient clip 0.03, samples clipped to [-1, 1].
 
 Other jobs may share the CPU, so the variants are timed in interleaved rounds
-and the medians (and the median of the per-round ratios) are reported. The
+and the medians (and the median of the per-round ratios) are reported. On an
+oversubscribed machine OpenMP's spinning threads inflate every figure several
+times over (measured: 480 ms instead of ~20 ms per plain step at 2 threads);
+``OMP_WAIT_POLICY=PASSIVE`` or ``--threads 1`` gives saner absolute numbers. The
 plain loop and the sampler draw the same noise from the same seed; the script
 prints the largest difference between their samples.
 

@@ -10,7 +10,8 @@ import torch
 
 pytest_plugins = ["hub_fixtures"]
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread: the suite runs many small ops, where OpenMP threads waiting on each other cost more than they give.
+torch.set_num_threads(1)
 
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
 

@@ -20,13 +20,21 @@ def make_pipeline(channels: int = 1, size: int = 8) -> DiffusionPipeline:
     torch.manual_seed(0)
     model = UNet(channels, size, widths=(4, 8), block_depth=1, embedding_dims=4)
     torch.nn.init.normal_(model.head.weight, std=0.1)
-    pipe = DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(spacing="uniform"), Normalizer([0.2] * channels, [0.3] * channels))
+    pipe = DiffusionPipeline(
+        model, OffsetCosineSchedule(), DDIMSampler(spacing="uniform"), Normalizer([0.2] * channels, [0.3] * channels)
+    )
     pipe.progress = False
     return pipe
 
 
 def generate(pipe: DiffusionPipeline, seed: int = 0, **kwargs: object) -> torch.Tensor:
-    return pipe(batch_size=3, num_inference_steps=4, generator=torch.Generator().manual_seed(seed), output_type="tensor", **kwargs).images
+    return pipe(
+        batch_size=3,
+        num_inference_steps=4,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="tensor",
+        **kwargs,
+    ).images
 
 
 def test_save_load_round_trip_gives_the_same_images(tmp_path: Path) -> None:
@@ -51,7 +59,12 @@ def test_same_seed_same_images_and_output_range() -> None:
 def test_book_ddim_returns_the_last_x0_estimate() -> None:
     pipe = make_pipeline()
     seen = []
-    pipe(batch_size=2, num_inference_steps=5, generator=torch.Generator().manual_seed(0), callback=lambda info: seen.append(float(info.t)))
+    pipe(
+        batch_size=2,
+        num_inference_steps=5,
+        generator=torch.Generator().manual_seed(0),
+        callback=lambda info: seen.append(float(info.t)),
+    )
     assert seen == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.0])
 
 
@@ -96,7 +109,9 @@ def test_initial_noise_and_interpolation_endpoints() -> None:
     frames = pipe.interpolate(a, b, num=5, num_inference_steps=3).images
     assert frames.shape == (5, 1, 8, 8)
     assert torch.allclose(frames[0], pipe(initial_noise=b[None], num_inference_steps=3, output_type="tensor").images[0])
-    assert torch.allclose(frames[-1], pipe(initial_noise=a[None], num_inference_steps=3, output_type="tensor").images[0])
+    assert torch.allclose(
+        frames[-1], pipe(initial_noise=a[None], num_inference_steps=3, output_type="tensor").images[0]
+    )
 
 
 def test_book_interpolation_preserves_variance() -> None:
@@ -118,7 +133,10 @@ def test_steps_sweep_uses_the_same_noise() -> None:
     [
         ({"batch_size": 0}, "batch_size=0; expected a positive integer"),
         ({"num_inference_steps": -1}, "num_inference_steps=-1; expected a positive integer"),
-        ({"initial_noise": torch.randn(2, 3, 8, 8)}, r"initial_noise has shape \(2, 3, 8, 8\); expected \(B, 1, 8, 8\)"),
+        (
+            {"initial_noise": torch.randn(2, 3, 8, 8)},
+            r"initial_noise has shape \(2, 3, 8, 8\); expected \(B, 1, 8, 8\)",
+        ),
         ({"initial_noise": torch.randn(2, 1, 16, 16)}, r"expected \(B, 1, 8, 8\)"),
         ({"eta": 0.5, "_sampler": "dpmpp_2m"}, "has no eta"),
     ],

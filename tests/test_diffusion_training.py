@@ -40,7 +40,9 @@ class Blobs(torch.utils.data.Dataset):
 def make_pipeline(dataset: Blobs) -> DiffusionPipeline:
     torch.manual_seed(0)
     model = UNet(1, 8, widths=(8, 16), block_depth=1, embedding_dims=8)
-    return DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(spacing="uniform"), Normalizer.fit(dataset.images))
+    return DiffusionPipeline(
+        model, OffsetCosineSchedule(), DDIMSampler(spacing="uniform"), Normalizer.fit(dataset.images)
+    )
 
 
 def config(steps: int) -> DiffusionTrainingConfig:
@@ -56,7 +58,9 @@ def test_n_steps_straight_equals_half_plus_resume_plus_half(tmp_path: Path) -> N
 
     first = DiffusionTrainer(make_pipeline(data), data, tmp_path / "b", config(3))
     first.train(progress=False)
-    resumed = DiffusionTrainer(Pipeline.from_pretrained(tmp_path / "b" / "checkpoint" / "pipeline"), data, tmp_path / "b", config(6))
+    resumed = DiffusionTrainer(
+        Pipeline.from_pretrained(tmp_path / "b" / "checkpoint" / "pipeline"), data, tmp_path / "b", config(6)
+    )
     resumed.load_checkpoint()
     assert resumed.step == 3
     resumed.train(progress=False)
@@ -69,7 +73,14 @@ def test_n_steps_straight_equals_half_plus_resume_plus_half(tmp_path: Path) -> N
 
 def test_loss_falls_below_the_zero_prediction_value(tmp_path: Path) -> None:
     data = Blobs()
-    trainer = DiffusionTrainer(make_pipeline(data), data, tmp_path, DiffusionTrainingConfig(steps=60, batch_size=16, log_every=10, checkpoint_every=60, sample_every=60, sample_images=4, sample_steps=3))
+    trainer = DiffusionTrainer(
+        make_pipeline(data),
+        data,
+        tmp_path,
+        DiffusionTrainingConfig(
+            steps=60, batch_size=16, log_every=10, checkpoint_every=60, sample_every=60, sample_images=4, sample_steps=3
+        ),
+    )
     trainer.train(progress=False)
     losses = [entry["loss"] for entry in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines())]
     assert losses[0] == pytest.approx(0.798, abs=0.03)  # MAE of predicting zero noise: sqrt(2/pi)
@@ -96,9 +107,31 @@ def test_cli_trains_on_an_image_folder_and_resumes(tmp_path: Path) -> None:
     for i in range(12):
         Image.new("RGB", (20, 12), (i * 20, 255 - i * 20, 128)).save(folder / f"{i}.png")
     out = tmp_path / "run"
-    common = ["train", "diffusion", "--dataset", "folder", "--data-dir", str(tmp_path / "images"), "--image-size", "8",
-              "--batch-size", "4", "--widths", "4,8", "--block-depth", "1", "--out", str(out), "--log-every", "1",
-              "--sample-every", "100", "--checkpoint-every", "2", "--no-progress"]
+    common = [
+        "train",
+        "diffusion",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        str(tmp_path / "images"),
+        "--image-size",
+        "8",
+        "--batch-size",
+        "4",
+        "--widths",
+        "4,8",
+        "--block-depth",
+        "1",
+        "--out",
+        str(out),
+        "--log-every",
+        "1",
+        "--sample-every",
+        "100",
+        "--checkpoint-every",
+        "2",
+        "--no-progress",
+    ]
     assert main([*common, "--steps", "2"]) == 0
     assert main([*common, "--steps", "3", "--resume"]) == 0
     loaded = Pipeline.from_pretrained(out / "checkpoint" / "pipeline")

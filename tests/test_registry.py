@@ -23,8 +23,19 @@ PLUGIN_SOURCE = ROOT / "examples" / "plugin_schedule"
 def pip_install_target(source: Path, target: Path) -> None:
     """A real ``pip install`` of a package directory into ``target`` (no network, no dependencies)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )
@@ -36,7 +47,8 @@ def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     target = tmp_path_factory.mktemp("site")
     pip_install_target(PLUGIN_SOURCE, target)
     broken = tmp_path_factory.mktemp("broken_src")
-    (broken / "pyproject.toml").write_text(textwrap.dedent("""
+    (broken / "pyproject.toml").write_text(
+        textwrap.dedent("""
         [build-system]
         requires = ["setuptools>=68"]
         build-backend = "setuptools.build_meta"
@@ -49,7 +61,8 @@ def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         ddim = "thermogen_broken:Broken"
         [tool.setuptools]
         py-modules = ["thermogen_broken"]
-    """))
+    """)
+    )
     (broken / "thermogen_broken.py").write_text("raise ImportError('needs libfoo 9')\n")
     pip_install_target(broken, target)
     assert any(p.name.endswith(".dist-info") for p in target.iterdir())
@@ -83,7 +96,9 @@ def test_installed_plugin_is_listed_built_saved_and_reloaded(installed_plugins: 
     reloaded = thermogen.NoiseSchedule.from_pretrained(tmp_path / "schedule")
     assert reloaded.to_config() == schedule.to_config() and reloaded.to_config()["_class_name"] == "sigmoid"
     t = torch.linspace(0, 1, 5, dtype=torch.float64)
-    assert torch.allclose(reloaded.signal_rate(t) ** 2 + reloaded.noise_rate(t) ** 2, torch.ones(5, dtype=torch.float64))
+    assert torch.allclose(
+        reloaded.signal_rate(t) ** 2 + reloaded.noise_rate(t) ** 2, torch.ones(5, dtype=torch.float64)
+    )
 
 
 def test_broken_plugin_warns_when_listing_and_errors_when_asked_for(installed_plugins: Path) -> None:

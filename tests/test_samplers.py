@@ -68,6 +68,8 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
+STOCHASTIC = ("ddim_eta1", "ddpm", "euler_ancestral")
+
 
 def swd(x: torch.Tensor, y: torch.Tensor) -> float:
     return sliced_wasserstein(x, y, num_projections=128, generator=torch.Generator().manual_seed(1))
@@ -92,15 +94,15 @@ def run(sampler: DiffusionSampler, schedule: thermogen.NoiseSchedule, steps: int
 
 
 def test_mixture_log_prob_integrates_to_one_and_samples_have_the_right_moments() -> None:
-    grid = torch.linspace(-5, 5, 401, dtype=torch.float64)
+    grid = torch.linspace(-5, 5, 301, dtype=torch.float64)
     xy = torch.cartesian_prod(grid, grid)
     mass = MIX.log_prob(xy).exp().sum() * (grid[1] - grid[0]) ** 2
     assert abs(float(mass) - 1.0) < 1e-6
-    x = MIX.sample(200_000, torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = MIX.sample(100_000, torch.Generator().manual_seed(0), dtype=torch.float64)
     mean = (MIX.weights[:, None] * MIX.means).sum(0)
-    torch.testing.assert_close(x.mean(0), mean, atol=0.01, rtol=0)
+    torch.testing.assert_close(x.mean(0), mean, atol=0.015, rtol=0)
     second = (MIX.weights * (MIX.stds**2 * 2 + (MIX.means**2).sum(1))).sum()
-    assert abs(float((x**2).sum(1).mean()) - float(second)) < 0.02
+    assert abs(float((x**2).sum(1).mean()) - float(second)) < 0.03
 
 
 @pytest.mark.parametrize("noise_level", [0.0, 0.3, 0.9, 1.0])
@@ -148,8 +150,8 @@ def test_distances_against_closed_forms() -> None:
     # translating every point by c: each 1-D W2 is |u.c|, and E(u.c)^2 = |c|^2 / D on the circle
     assert abs(sliced_wasserstein(x, x + shift, 2048, torch.Generator().manual_seed(0)) - 1 / math.sqrt(2)) < 0.02
     assert sliced_wasserstein(x, x, 16) == 0.0
-    same = mmd_rbf(x[:600], x[600:])
-    assert abs(same) < 5e-3 and mmd_rbf(x[:600], x[600:] + shift) > 20 * abs(same)
+    same, shifted = mmd_rbf(x[:600], x[600:]), mmd_rbf(x[:600], x[600:] + shift)
+    assert abs(same) < 0.01 and shifted > 0.1, (same, shifted)  # unbiased: ~0 for equal laws
     with pytest.raises(ValueError, match="values per sample"):
         mmd_rbf(x, torch.zeros(10, 3))
 
@@ -317,20 +319,30 @@ def test_trajectory_shape_and_times(sampler_name: str) -> None:
 # -- precision and the ends of schedules ------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("sampler_name", sorted(SAMPLERS))
-def test_low_precision_runs_finite_and_visits_every_mode(sampler_name: str, dtype: torch.dtype) -> None:
+def test_low_precision_runs_finite_and_follows_float64(sampler_name: str, dtype: torch.dtype) -> None:
+    """Deterministic samplers land in the same mode as in float64 (but for boundary points); stochastic ones
+    (whose noise streams differ by dtype) visit the modes with the same frequencies."""
     factory, _ = SAMPLERS[sampler_name]
     schedules = [OffsetCosineSchedule, CosineSchedule, lambda: LinearSchedule(rescale_betas_zero_snr=True)]
+    x_T = torch.randn(300, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model = NoisyMixturePredictor(MIX)
     for make_schedule in schedules:
-        schedule, sampler = make_schedule(), factory()
-        x_T = torch.randn(400, 2, generator=torch.Generator().manual_seed(0)).to(dtype)
-        model = NoisyMixturePredictor(MIX)
-        out = sampler.sample(model, x_T, 15, schedule, torch.Generator().manual_seed(1), progress=False)
-        assert out.sample.dtype == dtype and out.pred_original_sample.dtype == dtype
-        assert bool(out.sample.isfinite().all()) and bool(out.pred_original_sample.isfinite().all())
-        target = MIX.noised(float(schedule.noise_rate(out.times[-1])))
-        torch.testing.assert_close(fractions(target, out.sample.double()), target.weights, atol=0.1, rtol=0)
+        schedule = make_schedule()
+        outs = [
+            factory().sample(model, x_T.to(d), 12, schedule, torch.Generator().manual_seed(1), progress=False)
+            for d in (torch.float64, dtype)
+        ]
+        assert outs[1].sample.dtype == dtype and outs[1].pred_original_sample.dtype == dtype
+        assert bool(outs[1].sample.isfinite().all()) and bool(outs[1].pred_original_sample.isfinite().all())
+        target = MIX.noised(float(schedule.noise_rate(outs[0].times[-1])))
+        if sampler_name in STOCHASTIC:
+            torch.testing.assert_close(fractions(target, outs[1].sample), fractions(target, outs[0].sample),
+                                       atol=0.1, rtol=0)
+        else:
+            same_mode = target.component_of(outs[0].sample) == target.component_of(outs[1].sample.double())
+            assert float(same_mode.double().mean()) >= 0.95
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v"])

@@ -86,8 +86,7 @@ class Configurable:
             target = _class_for(config, cls.registry_kind)
             if not issubclass(target, cls):
                 raise ConfigError(
-                    f"config names {config.get('_class_name')!r}, a {target.__name__}, "
-                    f"which is not a {cls.__name__}"
+                    f"config names {config.get('_class_name')!r}, a {target.__name__}, which is not a {cls.__name__}"
                 )
         kwargs = validate_arguments(target, {**config, **overrides})
         return target(**kwargs)
@@ -219,7 +218,9 @@ def validate_arguments(cls: type[Any], config: Mapping[str, Any]) -> dict[str, A
     and mistyped values raise :class:`ConfigError`.
     """
     signature = inspect.signature(cls.__init__)
-    params = {k: p for k, p in list(signature.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    params = {
+        k: p for k, p in list(signature.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
     accepts_extra = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     try:
         hints = typing.get_type_hints(cls.__init__)

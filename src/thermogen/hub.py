@@ -81,7 +81,7 @@ def _snapshot(
             snapshot_download(
                 repo_id,
                 revision=revision,
-                cache_dir=cache_dir,
+                cache_dir=None if cache_dir is None else str(cache_dir),
                 local_files_only=local_files_only,
                 token=token,
             )

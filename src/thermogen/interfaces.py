@@ -152,8 +152,7 @@ def _time64(t: TimeLike, like: Tensor | None) -> Tensor:
         return t.to(device=device, dtype=torch.float64)
     if not (isinstance(t, (int, float)) and math.isfinite(t) and 0.0 <= t <= 1.0):
         raise ValueError(f"diffusion time t={t!r} is outside [0, 1]")
-    device = like.device if like is not None else None
-    return torch.tensor(float(t), dtype=torch.float64, device=device)
+    return torch.tensor(float(t), dtype=torch.float64, device=None if like is None else like.device)
 
 
 def _cast(value: Tensor, like: Tensor | None) -> Tensor:

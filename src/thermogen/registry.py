@@ -75,8 +75,7 @@ def _entry_points(kind: str) -> dict[str, _Provider]:
         if len({p.entry_point.value for p in ranked}) > 1:
             names = ", ".join(f"{p.distribution} ({p.entry_point.value})" for p in ranked)
             warnings.warn(
-                f"{kind} name {name!r} is provided by several packages: {names}; "
-                f"using {ranked[0].distribution}",
+                f"{kind} name {name!r} is provided by several packages: {names}; using {ranked[0].distribution}",
                 stacklevel=3,
             )
         winners[name] = ranked[0]

@@ -45,9 +45,7 @@ def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         ) from exc
 
 
-def check_state_dict(
-    expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str
-) -> None:
+def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str) -> None:
     """Raise CheckpointError listing missing, unexpected and shape-mismatched tensors."""
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
@@ -94,9 +92,7 @@ def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor]
             tensors[path] = obj
             return {_TENSOR_REF: path}
         if isinstance(obj, Mapping):
-            return {
-                "__dict__": [[_encode_key(k), walk(v, f"{path}.{k}" if path else str(k))] for k, v in obj.items()]
-            }
+            return {"__dict__": [[_encode_key(k), walk(v, f"{path}.{k}" if path else str(k))] for k, v in obj.items()]}
         if isinstance(obj, (list, tuple)):
             items = [walk(v, f"{path}.{i}" if path else str(i)) for i, v in enumerate(obj)]
             return {"__tuple__": items} if isinstance(obj, tuple) else items

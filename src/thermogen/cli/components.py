@@ -45,5 +45,6 @@ def run_schedules(args: argparse.Namespace) -> int:
         return 0
     for name in names:
         schedule = registry.get("schedules", name)()
-        print(f"{name:<18} signal(0)={float(schedule.signal_rate(0.0)):.4f} signal(1)={float(schedule.signal_rate(1.0)):.4f}")
+        start, end = float(schedule.signal_rate(0.0)), float(schedule.signal_rate(1.0))
+        print(f"{name:<18} signal_rate(0)={start:.4f} signal_rate(1)={end:.4f}")
     return 0

@@ -38,10 +38,10 @@ def register(commands: Any) -> None:
 def run_interpolate(args: argparse.Namespace) -> int:
     import torch
 
-    from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
-    pipeline = Pipeline.from_pretrained(args.pipeline)
+    pipeline = DiffusionPipeline.from_pretrained(args.pipeline)
     generator = torch.Generator().manual_seed(args.seed)
     rows = []
     for _ in range(args.rows):
@@ -56,10 +56,10 @@ def run_interpolate(args: argparse.Namespace) -> int:
 def run_steps_sweep(args: argparse.Namespace) -> int:
     import torch
 
-    from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
-    pipeline = Pipeline.from_pretrained(args.pipeline)
+    pipeline = DiffusionPipeline.from_pretrained(args.pipeline)
     pipeline.progress = False
     steps = [int(s) for s in args.steps.split(",")]
     rows = pipeline.steps_sweep(steps, batch_size=args.n, seed=args.seed)
@@ -71,14 +71,17 @@ def run_steps_sweep(args: argparse.Namespace) -> int:
 def run_langevin_strip(args: argparse.Namespace) -> int:
     import torch
 
-    from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.ebm import EBMPipeline
     from thermogen.pipelines.images import save_grid
 
-    pipeline = Pipeline.from_pretrained(args.pipeline)
+    pipeline = EBMPipeline.from_pretrained(args.pipeline)
     snapshot_steps = [int(s) for s in args.snapshots.split(",")]
     generator = torch.Generator().manual_seed(args.seed)
-    out = pipeline(batch_size=args.n, steps=args.steps, generator=generator, snapshot_steps=snapshot_steps, output_type="tensor")
+    out = pipeline(
+        batch_size=args.n, steps=args.steps, generator=generator, snapshot_steps=snapshot_steps, output_type="tensor"
+    )
     frames = out.snapshots  # (K, B, C, H, W) in [0, 1]
+    assert frames is not None  # snapshot_steps were given
     grid = frames.transpose(0, 1).reshape(-1, *frames.shape[2:])
     path = save_grid(grid, args.out, nrow=len(snapshot_steps))
     print(f"wrote {path} (steps {args.snapshots})")

@@ -8,9 +8,13 @@ from typing import Any
 
 def register(commands: Any) -> None:
     sample = commands.add_parser("sample", help="generate a PNG grid from a pipeline")
-    sample.add_argument("pipeline", nargs="?", default="thermogen/ddim-mnist", help="bundled name, folder or Hub repo id")
+    sample.add_argument(
+        "pipeline", nargs="?", default="thermogen/ddim-mnist", help="bundled name, folder or Hub repo id"
+    )
     sample.add_argument("--n", type=int, default=64, help="number of images")
-    sample.add_argument("--steps", type=int, default=None, help="sampler steps (default: 20 diffusion, pipeline's chain for EBM)")
+    sample.add_argument(
+        "--steps", type=int, default=None, help="sampler steps (default: 20 diffusion, pipeline's chain for EBM)"
+    )
     sample.add_argument("--sampler", default=None, help="swap in another registered sampler")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--nrow", type=int, default=8, help="images per row")
@@ -33,10 +37,16 @@ def run_sample(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if isinstance(pipeline, DiffusionPipeline):
         images = pipeline(
-            batch_size=args.n, num_inference_steps=args.steps or 20, generator=generator, output_type="tensor", progress=progress
+            batch_size=args.n,
+            num_inference_steps=args.steps or 20,
+            generator=generator,
+            output_type="tensor",
+            progress=progress,
         ).images
     else:
-        images = pipeline(batch_size=args.n, steps=args.steps, generator=generator, output_type="tensor", progress=progress).images
+        images = pipeline(
+            batch_size=args.n, steps=args.steps, generator=generator, output_type="tensor", progress=progress
+        ).images
     path = save_grid(images, args.out, nrow=args.nrow)
     print(f"wrote {path} ({args.n} images from {args.pipeline})")
     return 0

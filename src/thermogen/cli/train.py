@@ -21,7 +21,9 @@ def register(commands: Any) -> None:
     diffusion.add_argument("--weight-decay", type=float, default=1e-4)
     diffusion.add_argument("--ema", type=float, default=0.999, help="EMA decay")
     diffusion.add_argument("--loss", choices=("mae", "mse"), default="mae")
-    diffusion.add_argument("--widths", type=_int_list, default=[32, 64, 96, 128], help="U-Net widths, e.g. 32,64,96,128")
+    diffusion.add_argument(
+        "--widths", type=_int_list, default=[32, 64, 96, 128], help="U-Net widths, e.g. 32,64,96,128"
+    )
     diffusion.add_argument("--block-depth", type=int, default=2)
     diffusion.add_argument("--schedule", default="offset_cosine", help="registered noise schedule")
     diffusion.add_argument("--sampler", default="ddim", help="registered sampler saved with the pipeline")
@@ -78,7 +80,9 @@ def load_dataset(args: argparse.Namespace, preprocess: str) -> Any:
         from thermogen.data import MNIST
 
         if args.image_size != 32 or (args.channels not in (None, 1)):
-            raise ValueError(f"MNIST is 32x32 with 1 channel; got --image-size {args.image_size} --channels {args.channels}")
+            raise ValueError(
+                f"MNIST is 32x32 with 1 channel; got --image-size {args.image_size} --channels {args.channels}"
+            )
         return MNIST(args.data_dir, split="train", preprocess=preprocess)
     from thermogen.data import ImageFolder
 

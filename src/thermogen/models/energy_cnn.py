@@ -172,7 +172,7 @@ def _channels_last(x: Tensor) -> Tensor:
     same memory viewed with channels-last strides makes every layer run channels-last.
     """
     x = x.contiguous(memory_format=torch.channels_last)
-    batch, channels, height, width = x.shape
+    _, channels, height, width = x.shape
     return x.as_strided(x.shape, (channels * height * width, 1, width * channels, channels))
 
 

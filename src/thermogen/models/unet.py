@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -43,13 +44,27 @@ def sinusoidal_embedding(variance: Tensor, dims: int = 32, max_frequency: float 
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).to(variance.dtype)
 
 
-class ResidualBlock(nn.Module):
-    """Pre-norm residual block: BN (no affine) -> conv3x3 -> swish -> conv3x3, plus a (1x1-projected) skip."""
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """The block's normalisation without affine parameters: the book's BatchNorm, or GroupNorm.
 
-    def __init__(self, in_channels: int, width: int) -> None:
+    GroupNorm does not depend on the batch, so results do not change with the
+    per-process batch size (useful for distributed training on CPUs, where
+    SyncBatchNorm is not available).
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=False, momentum=0.01, eps=1e-3)
+    if kind == "group":
+        return nn.GroupNorm(math.gcd(channels, 8), channels, affine=False, eps=1e-3)
+    raise ValueError(f"norm={kind!r}; expected 'batch' or 'group'")
+
+
+class ResidualBlock(nn.Module):
+    """Pre-norm residual block: norm (no affine) -> conv3x3 -> swish -> conv3x3, plus a (1x1-projected) skip."""
+
+    def __init__(self, in_channels: int, width: int, norm: str = "batch") -> None:
         super().__init__()
         self.skip = nn.Conv2d(in_channels, width, 1) if in_channels != width else nn.Identity()
-        self.norm = nn.BatchNorm2d(in_channels, affine=False, momentum=0.01, eps=1e-3)
+        self.norm = make_norm(norm, in_channels)
         self.conv1 = nn.Conv2d(in_channels, width, 3, padding=1)
         self.conv2 = nn.Conv2d(width, width, 3, padding=1)
 
@@ -68,6 +83,7 @@ class UNet(NoisePredictor):
         block_depth: residual blocks per level.
         embedding_dims: size of the sinusoidal noise-variance embedding (even).
         embedding_max_frequency: highest embedding frequency.
+        norm: "batch" (the book's BatchNorm) or "group" (GroupNorm, batch-independent).
     """
 
     def __init__(
@@ -78,9 +94,11 @@ class UNet(NoisePredictor):
         block_depth: int = 2,
         embedding_dims: int = 32,
         embedding_max_frequency: float = 1000.0,
+        norm: Literal["batch", "group"] = "batch",
     ) -> None:
         super().__init__()
         widths = list(widths)
+        make_norm(norm, 8)  # validates the name
         if in_channels < 1:
             raise ValueError(f"in_channels={in_channels}; expected a positive integer")
         if len(widths) < 2 or any(w < 1 for w in widths):
@@ -91,7 +109,9 @@ class UNet(NoisePredictor):
             raise ValueError(f"embedding_dims={embedding_dims}; expected a positive even number")
         factor = 2 ** (len(widths) - 1)
         if image_size < factor or image_size % factor:
-            raise ValueError(f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths")
+            raise ValueError(
+                f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths"
+            )
         self.in_channels = in_channels
         self.image_size = image_size
         self.embedding_dims = embedding_dims
@@ -104,38 +124,38 @@ class UNet(NoisePredictor):
         for width in widths[:-1]:
             blocks = nn.ModuleList()
             for _ in range(block_depth):
-                blocks.append(ResidualBlock(channels, width))
+                blocks.append(ResidualBlock(channels, width, norm))
                 channels = width
                 skip_channels.append(width)
             self.down.append(blocks)
         self.middle = nn.ModuleList()
         for _ in range(block_depth):
-            self.middle.append(ResidualBlock(channels, widths[-1]))
+            self.middle.append(ResidualBlock(channels, widths[-1], norm))
             channels = widths[-1]
         self.up = nn.ModuleList()
         for width in reversed(widths[:-1]):
             blocks = nn.ModuleList()
             for _ in range(block_depth):
-                blocks.append(ResidualBlock(channels + skip_channels.pop(), width))
+                blocks.append(ResidualBlock(channels + skip_channels.pop(), width, norm))
                 channels = width
             self.up.append(blocks)
         self.head = nn.Conv2d(channels, in_channels, 1)
         nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        nn.init.zeros_(self.head.bias)  # type: ignore[arg-type]
 
     def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
         """Predict the noise in ``noisy`` (B, C, H, W) at ``noise_level`` (B,) = noise rate."""
         if noisy.ndim != 4 or noisy.shape[1] != self.in_channels:
-            raise ValueError(
-                f"noisy has shape {tuple(noisy.shape)}; expected (B, {self.in_channels}, H, W)"
-            )
+            raise ValueError(f"noisy has shape {tuple(noisy.shape)}; expected (B, {self.in_channels}, H, W)")
         batch, _, height, width = noisy.shape
-        embedding = sinusoidal_embedding(noise_level.reshape(batch) ** 2, self.embedding_dims, self.embedding_max_frequency)
+        embedding = sinusoidal_embedding(
+            noise_level.reshape(batch) ** 2, self.embedding_dims, self.embedding_max_frequency
+        )
         embedding = embedding.to(noisy.dtype)[:, :, None, None].expand(-1, -1, height, width)
         x = torch.cat([self.stem(noisy), embedding], dim=1)
         skips = []
         for blocks in self.down:
-            for block in blocks:
+            for block in blocks:  # type: ignore[attr-defined]
                 x = block(x)
                 skips.append(x)
             x = F.avg_pool2d(x, 2)
@@ -143,6 +163,6 @@ class UNet(NoisePredictor):
             x = block(x)
         for blocks in self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            for block in blocks:
+            for block in blocks:  # type: ignore[attr-defined]
                 x = block(torch.cat([x, skips.pop()], dim=1))
         return self.head(x)

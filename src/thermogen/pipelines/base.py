@@ -23,8 +23,8 @@ from typing import Any, ClassVar, TypeVar
 import torch
 
 from thermogen import registry
-from thermogen.config import Configurable, read_config, validate_arguments
 from thermogen.atomic import write_json
+from thermogen.config import Configurable, read_config, validate_arguments
 from thermogen.errors import ConfigError
 
 MODEL_INDEX = "model_index.json"
@@ -74,12 +74,12 @@ class Pipeline(Configurable):
         built with its default config) or by an object, and may override plain config values.
         """
         index = read_config(directory / MODEL_INDEX)
-        target: type[P] = cls
-        if "registry_kind" in cls.__dict__:  # called on the base class: build what the index names
-            name = index.get("_class_name")
-            if not isinstance(name, str):
-                raise ConfigError(f"{directory / MODEL_INDEX} has no '_class_name'")
-            target = registry.get("pipelines", name)
+        name = index.get("_class_name")
+        if not isinstance(name, str):
+            raise ConfigError(f"{directory / MODEL_INDEX} has no '_class_name'")
+        target: type[P] = registry.get("pipelines", name)
+        if not issubclass(target, cls):
+            raise ConfigError(f"{directory} holds a {target.__name__} ({name!r}), not a {cls.__name__}")
         components: dict[str, Any] = {}
         for name, kind in target.component_kinds.items():
             if name in overrides:
@@ -95,6 +95,10 @@ class Pipeline(Configurable):
         if card.is_file():
             pipeline.model_card = card.read_text(encoding="utf-8")
         return pipeline
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Generate; each pipeline documents its keywords (``batch_size``, ``generator``, ``output_type``, ...)."""
+        raise NotImplementedError
 
     def to(self: P, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> P:
         """Move every module (and tensor-holding component) to ``device`` / ``dtype``; returns self."""

@@ -61,12 +61,18 @@ class DiffusionPipeline(Pipeline):
 
     def sample_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image, from the model's config."""
-        return (model_channels(self.model), int(getattr(self.model, "image_size", 32)), int(getattr(self.model, "image_size", 32)))
+        return (
+            model_channels(self.model),
+            int(getattr(self.model, "image_size", 32)),
+            int(getattr(self.model, "image_size", 32)),
+        )
 
     def make_noise(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
         """Standard normal initial noise (batch_size, C, H, W) on the pipeline's device and dtype."""
         _check_positive("batch_size", batch_size)
-        return torch.randn((batch_size, *self.sample_shape()), generator=generator, device=self.device, dtype=self.dtype)
+        return torch.randn(
+            (batch_size, *self.sample_shape()), generator=generator, device=self.device, dtype=self.dtype
+        )
 
     @torch.inference_mode()
     def __call__(
@@ -95,10 +101,7 @@ class DiffusionPipeline(Pipeline):
             progress: show a progress bar (default: the pipeline's ``progress`` attribute).
         """
         _check_positive("num_inference_steps", num_inference_steps)
-        if initial_noise is None:
-            noise = self.make_noise(batch_size, generator)
-        else:
-            noise = self._check_noise(initial_noise)
+        noise = self.make_noise(batch_size, generator) if initial_noise is None else self._check_noise(initial_noise)
         sampler = self._sampler_with(eta)
         result = sampler.sample(
             self.model,
@@ -153,10 +156,10 @@ class DiffusionPipeline(Pipeline):
         return type(self.sampler).from_config(self.sampler.to_config(), eta=eta)
 
     def _check_noise(self, noise: Tensor) -> Tensor:
-        expected = self.sample_shape()
-        if noise.ndim != 4 or tuple(noise.shape[1:]) != expected:
+        channels, height, width = self.sample_shape()
+        if noise.ndim != 4 or tuple(noise.shape[1:]) != (channels, height, width):
             raise ValueError(
-                f"initial_noise has shape {tuple(noise.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})"
+                f"initial_noise has shape {tuple(noise.shape)}; expected (B, {channels}, {height}, {width})"
             )
         return noise.to(self.device, self.dtype)
 

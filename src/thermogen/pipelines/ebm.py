@@ -48,7 +48,11 @@ class EBMPipeline(Pipeline):
         generation_steps: default chain length when generating (the book uses 1000 from noise).
     """
 
-    component_kinds: ClassVar[dict[str, str]] = {"energy_model": "models", "sampler": "samplers", "buffer": "components"}
+    component_kinds: ClassVar[dict[str, str]] = {
+        "energy_model": "models",
+        "sampler": "samplers",
+        "buffer": "components",
+    }
 
     def __init__(
         self,
@@ -101,7 +105,9 @@ class EBMPipeline(Pipeline):
         )
         images = to_unit(result.sample)
         snapshots = None if result.snapshots is None else to_unit(result.snapshots)
-        return EBMPipelineOutput(to_output(images, output_type), snapshots, result.snapshot_steps, result.acceptance_rate)
+        return EBMPipelineOutput(
+            to_output(images, output_type), snapshots, result.snapshot_steps, result.acceptance_rate
+        )
 
     @torch.no_grad()
     def energy(self, images: Tensor) -> Tensor:
@@ -129,7 +135,9 @@ class EBMPipeline(Pipeline):
     def _check_images(self, images: Tensor, name: str) -> Tensor:
         expected = self.sample_shape()
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(f"{name} has shape {tuple(images.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})")
+            raise ValueError(
+                f"{name} has shape {tuple(images.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})"
+            )
         if not torch.isfinite(images).all():
             raise ValueError(f"{name} contains NaN or infinite values")
         return images.to(self.device, self.dtype)

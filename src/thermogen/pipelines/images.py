@@ -56,7 +56,7 @@ def save_image(image: Tensor, path: str | os.PathLike[str], scale: int = 1) -> P
     array = (image.detach().cpu().float().clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     target = Path(path)
     with atomic_file(target) as tmp:
         picture.save(tmp, format="PNG")

@@ -111,6 +111,7 @@ class SGLDSampler(EnergySampler):
         fraction = min(self._position / max(self._chain_length - 1, 1), 1.0)
         return self.final_noise_scale**fraction
 
+    @torch.no_grad()
     def step(self, model: EnergyModel, x: Tensor, generator: torch.Generator | None = None) -> EnergyStepOutput:
         """One Langevin step from ``x`` (B, ...); returns a new tensor (``x`` is not modified)."""
         scale = self.noise_scale()

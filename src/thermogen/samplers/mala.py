@@ -109,6 +109,7 @@ class MALASampler(EnergySampler):
     def begin(self, model: EnergyModel, x: Tensor, num_steps: int) -> None:
         self._cache.clear()
 
+    @torch.no_grad()
     def step(self, model: EnergyModel, x: Tensor, generator: torch.Generator | None = None) -> EnergyStepOutput:
         eta, temp = self.step_size, self.temperature
         energy, score = self._cache.get(model, x)

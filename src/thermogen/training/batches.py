@@ -27,7 +27,8 @@ class EpochBatches:
         global_batch = batch_size * world_size
         if batch_size < 1 or num_items < global_batch:
             raise ValueError(
-                f"batch_size={batch_size} x {world_size} processes needs at least that many examples; dataset has {num_items}"
+                f"batch_size={batch_size} x {world_size} processes needs at least that many examples; "
+                f"dataset has {num_items}"
             )
         self.num_items = num_items
         self.batch_size = batch_size

@@ -88,12 +88,14 @@ class DiffusionTrainer:
         pipeline.to(device)
         self.model: nn.Module = copy.deepcopy(pipeline.model).train()
         self.ema = EMA(self.model, self.config.ema_decay)
-        self.pipeline.model = self.ema.model
+        self.pipeline.model = self.ema.model  # type: ignore[assignment]  # a deep copy of a NoisePredictor
         self.model_for_step: nn.Module = self.model
         if self.context.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.model_for_step = DistributedDataParallel(self.model, device_ids=[device] if device.type == "cuda" else None)
+            self.model_for_step = DistributedDataParallel(
+                self.model, device_ids=[device] if device.type == "cuda" else None
+            )
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=self.config.learning_rate, weight_decay=self.config.weight_decay
         )
@@ -110,16 +112,26 @@ class DiffusionTrainer:
     # -- one step ------------------------------------------------------------------
 
     def _generator(self) -> torch.Generator:
+        """The step's randomness, the same on every process (each takes its slice of the global batch)."""
         generator = torch.Generator(device=self.context.device)
-        generator.manual_seed((self.config.seed * 1_000_003 + self.context.rank) * 1_000_000_007 + self.step)
+        generator.manual_seed(self.config.seed * 1_000_003 * 1_000_000_007 + self.step)
         return generator
 
     def loss_on(self, images: Tensor, generator: torch.Generator) -> Tensor:
-        """The denoising loss on a batch of images (B, C, H, W) in [0, 1]."""
+        """The denoising loss on this process's batch of images (B, C, H, W) in [0, 1].
+
+        Noise and times are drawn for the global batch (B x world size) and
+        sliced, so N processes with batch B see exactly what one process with
+        batch N·B sees.
+        """
         x0 = self.pipeline.normalizer.normalize(images.to(self.context.device, torch.float32))
-        batch = x0.shape[0]
-        noise = torch.randn(x0.shape, generator=generator, device=x0.device)
-        t = torch.rand(batch, generator=generator, device=x0.device, dtype=torch.float64)
+        batch, world, rank = x0.shape[0], self.context.world_size, self.context.rank
+        noise = torch.randn((batch * world, *x0.shape[1:]), generator=generator, device=x0.device)[
+            rank * batch : (rank + 1) * batch
+        ]
+        t = torch.rand(batch * world, generator=generator, device=x0.device, dtype=torch.float64)[
+            rank * batch : (rank + 1) * batch
+        ]
         signal_rate, noise_rate = self.pipeline.schedule.rates(t, like=x0)
         noisy = signal_rate * x0 + noise_rate * noise
         with torch.autocast(self.context.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision):
@@ -147,7 +159,12 @@ class DiffusionTrainer:
         from tqdm.auto import tqdm
 
         config = self.config
-        bar = tqdm(total=config.steps, initial=self.step, desc="train diffusion", disable=not (progress and self.context.is_main))
+        bar = tqdm(
+            total=config.steps,
+            initial=self.step,
+            desc="train diffusion",
+            disable=not (progress and self.context.is_main),
+        )
         loss_sum = torch.zeros((), device=self.context.device)
         window_start, window_steps = time.perf_counter(), 0
         while self.step < config.steps:
@@ -180,7 +197,9 @@ class DiffusionTrainer:
             return None
         generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
         noise = torch.randn((self.config.sample_images, *self.pipeline.sample_shape()), generator=generator)
-        images = self.pipeline(initial_noise=noise, num_inference_steps=self.config.sample_steps, output_type="tensor", progress=False).images
+        images = self.pipeline(
+            initial_noise=noise, num_inference_steps=self.config.sample_steps, output_type="tensor", progress=False
+        ).images
         return save_grid(images, self.out_dir / "samples" / f"step_{self.step:06d}.png")
 
     # -- checkpoints -----------------------------------------------------------------

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from thermogen.errors import CheckpointError, TrainingDivergedError
+from thermogen.interfaces import EnergyModel
 from thermogen.pipelines.ebm import EBMPipeline, to_unit
 from thermogen.pipelines.images import save_grid
 from thermogen.training.batches import EpochBatches, gather
@@ -87,13 +88,15 @@ class EBMTrainer:
         self.config = config or EBMTrainingConfig()
         self.context = context or ProcessContext()
         pipeline.to(self.context.device)
-        self.model: nn.Module = pipeline.energy_model
+        self.model: EnergyModel = pipeline.energy_model
         self.model_for_loss: nn.Module = self.model
         if self.context.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
             device = self.context.device
-            self.model_for_loss = DistributedDataParallel(self.model, device_ids=[device] if device.type == "cuda" else None)
+            self.model_for_loss = DistributedDataParallel(
+                self.model, device_ids=[device] if device.type == "cuda" else None
+            )
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=self.config.learning_rate, betas=(self.config.beta1, self.config.beta2)
         )
@@ -156,7 +159,9 @@ class EBMTrainer:
         from tqdm.auto import tqdm
 
         config = self.config
-        bar = tqdm(total=config.steps, initial=self.step, desc="train ebm", disable=not (progress and self.context.is_main))
+        bar = tqdm(
+            total=config.steps, initial=self.step, desc="train ebm", disable=not (progress and self.context.is_main)
+        )
         sums: dict[str, Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
         while self.step < config.steps:

@@ -1,0 +1,129 @@
+"""Microseconds per sampler step with a free model (the model output is given), next to diffusers' DDIM.
+
+    python benchmarks/step_overhead.py [--steps 50] [--repeats 5]
+
+For each sample shape, every sampler runs a whole loop of ``--steps`` steps on
+the ``linear`` schedule (T = 1000) with a fixed model output; the figure is
+the best of ``--repeats`` loops divided by the number of steps, so it includes
+the per-step host work (looking up times and coefficients) and the tensor
+passes; ``set_timesteps`` (once per loop) is timed on its own. diffusers' ``DDIMScheduler.step`` (with
+``clip_sample=False``, which thermogen's DDIM also defaults to) is timed the
+same way when diffusers is installed; ratios are thermogen / diffusers.
+
+Goals: thermogen's DDIM at most 1/3 of diffusers' time per step on the tiny
+(1, 2) tensor (host overhead) and at most 0.7x on the (64, 3, 64, 64) batch
+(passes over memory). Runs on one CPU thread (``torch.set_num_threads(1)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+
+from thermogen.samplers.ddim import DDIMSampler
+from thermogen.samplers.ddpm import DDPMSampler
+from thermogen.samplers.diffusion_base import DiffusionSampler
+from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
+from thermogen.samplers.euler import EulerSampler
+from thermogen.samplers.heun import HeunSampler
+from thermogen.schedules import LinearSchedule
+
+SHAPES = [(1, 2), (64, 1, 32, 32), (64, 3, 64, 64)]
+SAMPLERS: dict[str, Callable[[], DiffusionSampler]] = {
+    "ddim": DDIMSampler,
+    "ddim eta=1": lambda: DDIMSampler(eta=1.0),
+    "ddpm": DDPMSampler,
+    "dpmpp_2m": DPMSolverPP2M,
+    "dpmpp_3m": DPMSolverPP3M,
+    "euler": EulerSampler,
+    "euler eta=1": lambda: EulerSampler(eta=1.0),
+    "heun (predictor step)": HeunSampler,
+}
+
+
+def best_loop(run: Callable[[], None], repeats: int) -> float:
+    run()  # warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def thermogen_loop(make: Callable[[], DiffusionSampler], shape: tuple[int, ...], steps: int) -> Callable[[], None]:
+    schedule = LinearSchedule()
+    x_T = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    model_output = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    sampler = make()
+    generator = torch.Generator().manual_seed(2)
+    times = sampler.set_timesteps(schedule, steps)  # once per loop, outside the steps (timed separately)
+    pairs = list(zip(times[:-1], times[1:]))  # host 0-dim tensors, as DiffusionSampler.sample passes them
+
+    def run() -> None:
+        sampler.reset()
+        x = x_T
+        for t, t_prev in pairs:
+            x = sampler.step(model_output, t, t_prev, x, generator=generator).prev_sample
+
+    return run
+
+
+def set_timesteps_us(make: Callable[[], DiffusionSampler], steps: int, repeats: int) -> float:
+    sampler, schedule = make(), LinearSchedule()
+    return best_loop(lambda: sampler.set_timesteps(schedule, steps), repeats) * 1e6
+
+
+def diffusers_loop(shape: tuple[int, ...], steps: int) -> Callable[[], None] | None:
+    try:
+        from diffusers import DDIMScheduler
+    except ImportError:
+        return None
+    scheduler = DDIMScheduler(beta_schedule="linear", clip_sample=False, timestep_spacing="linspace")
+    x_T = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    model_output = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    scheduler.set_timesteps(steps)
+    timesteps = list(scheduler.timesteps)
+
+    def run() -> None:
+        x = x_T
+        for t in timesteps:
+            x = scheduler.step(model_output, t, x).prev_sample
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"torch {torch.__version__}, 1 thread, {args.steps} steps per loop, best of {args.repeats} loops\n")
+    print(f"set_timesteps (host, once per loop; {args.steps} steps):")
+    for name, make in SAMPLERS.items():
+        print(f"  {name:24s} {set_timesteps_us(make, args.steps, args.repeats):10.1f} us")
+    print()
+    for shape in SHAPES:
+        repeats = args.repeats * (20 if shape == (1, 2) else 1)
+        reference = diffusers_loop(shape, args.steps)
+        diffusers_us = None
+        if reference is not None:
+            diffusers_us = best_loop(reference, repeats) / args.steps * 1e6
+        print(f"shape {shape}:")
+        header = f"  {'sampler':24s} {'us/step':>10s}"
+        print(header + (f" {'/ diffusers DDIM':>17s}" if diffusers_us else ""))
+        if diffusers_us is not None:
+            print(f"  {'diffusers DDIMScheduler':24s} {diffusers_us:10.1f} {1.0:17.2f}")
+        for name, make in SAMPLERS.items():
+            ours = best_loop(thermogen_loop(make, shape, args.steps), repeats) / args.steps * 1e6
+            ratio = f" {ours / diffusers_us:17.2f}" if diffusers_us else ""
+            print(f"  {name:24s} {ours:10.1f}{ratio}")
+        print()
+
+
+if __name__ == "__main__":
+    main()
