@@ -1,32 +1,45 @@
 """Sample quality against model evaluations, on an analytic ground truth.
 
-    python benchmarks/sampler_quality.py [--schedule linear] [--samples 20000] [--plot sampler_quality.png]
+    python benchmarks/sampler_quality.py [--schedule linear] [--samples 8000] [--plot PATH]
 
-The data are a 2-D mixture of three Gaussians (std 0.3, weights 0.5/0.3/0.2,
-well separated) and the model is its exact noise predictor
+Data: a 2-D mixture of three Gaussians (std 0.3, weights 0.5/0.3/0.2, modes
+>= 8.8 std apart); model: its exact noise predictor
 (:class:`thermogen.testing.NoisyMixturePredictor`), so every error is the
-sampler's. All samplers start from the same x_T (drawn from the exact marginal
-at the first time of the grid; within 1/80 of N(0, I)); the distance is the
-sliced Wasserstein-2 distance (256 directions) between the samples and an
-independent set of true samples from the marginal at the final time (the
-mixture itself where the final time is clean data). The noise floor is the
-same distance between two independent true sample sets.
+sampler's. Each sampler x spacing gets as many steps as fit in a budget of
+model evaluations (NFE; Heun uses 2 per step, 1 on a last step to sigma = 0).
 
-Columns are budgets of model evaluations (NFE); each sampler gets as many
-steps as fit (Heun: 2 evaluations a step, 1 on a last step to sigma = 0). The
-goal: the best sampler at 10 evaluations at or below DDIM's distance at 50.
+Two measures:
+
+1. Distribution distance: sliced Wasserstein-2 (256 directions) between the
+   samples and true samples of the marginal at the final time (the mixture
+   itself when the final time is clean data). To see sampler errors below the
+   sampling noise, x_T and the true set are quasi-random (scrambled Sobol
+   normals, components in exact proportions); "QMC floor" is the distance
+   between two such true sets, "iid floor" between two i.i.d. sets, which is
+   the best a stochastic sampler (DDPM, eta = 1) can show.
+2. ODE error (deterministic samplers): the mean distance, sample by sample,
+   to the exact probability-flow solution from the same x_T (DPM-Solver++ 3M,
+   500 steps uniform in log-SNR): the discretisation error without sampling
+   noise. (The mean rather than the RMS: a few samples near a boundary
+   between modes flip to another mode and would dominate an RMS.)
+
+Goal: the best sampler at 10 evaluations at or below DDIM's error at 50.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from thermogen import registry
+from thermogen.interfaces import NoiseSchedule
 from thermogen.samplers.ddim import DDIMSampler
 from thermogen.samplers.ddpm import DDPMSampler
 from thermogen.samplers.diffusion_base import DiffusionSampler
@@ -48,6 +61,8 @@ SAMPLERS: dict[str, Callable[[str], DiffusionSampler]] = {
     "euler eta=1": lambda spacing: EulerSampler(eta=1.0, spacing=spacing),
     "heun": lambda spacing: HeunSampler(spacing=spacing),
 }
+STOCHASTIC = ("ddim eta=1", "ddpm", "euler eta=1")
+REFERENCE_STEPS = 500
 
 
 class CountingPredictor(torch.nn.Module):
@@ -56,24 +71,54 @@ class CountingPredictor(torch.nn.Module):
         self.inner = inner
         self.calls = 0
 
-    def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor, noise_level: Tensor) -> Tensor:
         self.calls += 1
         return self.inner(x, noise_level)
 
 
-def distance(x: torch.Tensor, y: torch.Tensor) -> float:
+class FineODE(DPMSolverPP3M):
+    """The reference solver: uniform in log-SNR from a given start time down to the schedule's final time."""
+
+    def __init__(self, start: float) -> None:
+        super().__init__(spacing="log_snr")
+        self.start = start
+
+    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
+        train_steps = getattr(schedule, "num_train_timesteps", None)
+        last = 1.0 / train_steps if train_steps else 1e-3
+        lam = torch.linspace(
+            float(schedule.log_snr(self.start)), float(schedule.log_snr(last)), num_steps, dtype=torch.float64
+        )
+        grid = torch.cat([schedule.time_from_log_snr(lam), torch.zeros(1, dtype=torch.float64)])
+        grid[0] = self.start
+        return grid
+
+
+def qmc_normal(n: int, seed: int) -> Tensor:
+    u = torch.quasirandom.SobolEngine(2, scramble=True, seed=seed).draw(n, dtype=torch.float64)
+    return math.sqrt(2.0) * torch.erfinv((2.0 * u - 1.0).clamp(-1 + 1e-15, 1 - 1e-15))
+
+
+def qmc_mixture(mixture: GaussianMixture, n: int, seed: int) -> Tensor:
+    """n points of ``mixture``: components in exact proportions, Sobol normals within."""
+    counts = (mixture.weights * n).round().long()
+    counts[-1] = n - counts[:-1].sum()
+    component = torch.repeat_interleave(torch.arange(mixture.num_components), counts)
+    return mixture.means[component] + mixture.stds[component, None] * qmc_normal(n, seed)
+
+
+def distance(x: Tensor, y: Tensor) -> float:
     return sliced_wasserstein(x, y, num_projections=256, generator=torch.Generator().manual_seed(1))
 
 
-def steps_within(sampler: DiffusionSampler, schedule: object, budget: int) -> int:
+def steps_within(sampler: DiffusionSampler, schedule: NoiseSchedule, budget: int) -> int:
     """The most steps whose model evaluations fit in ``budget``."""
     if not isinstance(sampler, HeunSampler):
         return budget
     steps = 1
     while True:
         grid = sampler.set_timesteps(schedule, steps + 1)
-        pairs = zip(grid[:-1], grid[1:])
-        if sum(1 + sampler.needs_correction(t, t_prev) for t, t_prev in pairs) > budget:
+        if sum(1 + sampler.needs_correction(t, t_prev) for t, t_prev in itertools.pairwise(grid)) > budget:
             return steps
         steps += 1
 
@@ -81,60 +126,76 @@ def steps_within(sampler: DiffusionSampler, schedule: object, budget: int) -> in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedule", default="linear", help="a registered schedule name")
-    parser.add_argument("--samples", type=int, default=20000)
+    parser.add_argument("--samples", type=int, default=8000)
     parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("sampler_quality.png"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    schedule = registry.get("schedules", args.schedule)()
-    generator = torch.Generator().manual_seed(0)
-    noise = torch.randn(args.samples, 2, generator=generator, dtype=torch.float64)
     started = time.perf_counter()
+    schedule = registry.get("schedules", args.schedule)()
+    n = args.samples
+    model = CountingPredictor(NoisyMixturePredictor(MIX))
+    x_T_by_start: dict[float, Tensor] = {}
+    exact_by_start: dict[float, Tensor] = {}
+    truth: dict[float, Tensor] = {}
+    floors: dict[str, float] = {}
 
-    results: dict[tuple[str, str], dict[int, tuple[int, float]]] = {}
-    floors: dict[float, float] = {}
-    truth: dict[float, torch.Tensor] = {}
+    def x_T_at(start: float) -> Tensor:  # the exact marginal at the start time, from one QMC draw
+        if start not in x_T_by_start:
+            x_T_by_start[start] = qmc_mixture(MIX.noised(float(schedule.noise_rate(start))), n, seed=7)
+            exact_by_start[start] = (
+                FineODE(start).sample(model, x_T_by_start[start], REFERENCE_STEPS, schedule, progress=False).sample
+            )
+        return x_T_by_start[start]
+
+    def true_set(end: float) -> Tensor:
+        if end not in truth:
+            target = MIX.noised(float(schedule.noise_rate(end)))
+            truth[end] = qmc_mixture(target, n, seed=1)
+            floors.setdefault("QMC", distance(qmc_mixture(target, n, seed=2), truth[end]))
+            iid = [target.sample(n, torch.Generator().manual_seed(s), torch.float64) for s in (1, 2)]
+            floors.setdefault("iid", distance(*iid))
+        return truth[end]
+
+    results: dict[tuple[str, str], dict[int, tuple[int, float, float]]] = {}
     for name, make in SAMPLERS.items():
         for spacing in SPACINGS:
-            row: dict[int, tuple[int, float]] = {}
+            row = {}
             for budget in BUDGETS:
                 sampler = make(spacing)
                 steps = steps_within(sampler, schedule, budget)
                 times = sampler.timestep_grid(schedule, steps)
-                start, end = (float(schedule.noise_rate(t)) for t in (times[0], times[-1]))
-                if end not in truth:
-                    target = MIX.noised(end)
-                    truth[end] = target.sample(args.samples, torch.Generator().manual_seed(1), torch.float64)
-                    floors[end] = distance(target.sample(args.samples, torch.Generator().manual_seed(2),
-                                                         torch.float64), truth[end])
-                # the same x_T for everyone: the exact marginal at the first time, from one noise tensor
-                components = MIX.component_of(MIX.sample(args.samples, torch.Generator().manual_seed(3)))
-                a = (1 - start**2) ** 0.5
-                x_T = a * MIX.means[components] + (a**2 * MIX.stds[components, None] ** 2 + start**2) ** 0.5 * noise
-                model = CountingPredictor(NoisyMixturePredictor(MIX))
+                start, end = float(times[0]), float(times[-1])
+                x_T = x_T_at(start)
+                model.calls = 0
                 out = sampler.sample(model, x_T, steps, schedule, torch.Generator().manual_seed(4), progress=False)
-                row[budget] = (model.calls, distance(out.sample, truth[end]))
+                ode_error = float((out.sample - exact_by_start[start]).norm(dim=1).mean())
+                row[budget] = (model.calls, distance(out.sample, true_set(end)), ode_error)
             results[(name, spacing)] = row
 
-    print(f"schedule {args.schedule}, {args.samples} samples, sliced W2 to true samples (lower is better)")
-    print("noise floor (two true sample sets): " + ", ".join(f"{f:.4f}" for f in sorted(set(floors.values()))))
+    print(f"schedule {args.schedule}, {n} samples; QMC floor {floors['QMC']:.4f}, iid floor {floors['iid']:.4f}")
+    print("\n1. sliced W2 to the true distribution (NFE used in parentheses)")
     print(f"{'sampler':12s} {'spacing':9s} " + " ".join(f"{f'NFE {b}':>14s}" for b in BUDGETS))
     for (name, spacing), row in results.items():
-        cells = " ".join(f"{d:8.4f} ({n:>3d})" for n, d in row.values())
-        print(f"{name:12s} {spacing:9s} {cells}")
-    print("(in parentheses: model evaluations actually used)")
+        print(f"{name:12s} {spacing:9s} " + " ".join(f"{d:8.4f} ({c:>3d})" for c, d, _ in row.values()))
+    print("\n2. mean error to the exact ODE solution from the same x_T (deterministic samplers)")
+    print(f"{'sampler':12s} {'spacing':9s} " + " ".join(f"{f'NFE {b}':>9s}" for b in BUDGETS))
+    for (name, spacing), row in results.items():
+        if name not in STOCHASTIC:
+            print(f"{name:12s} {spacing:9s} " + " ".join(f"{e:9.4f}" for _, _, e in row.values()))
 
-    ddim_default = results[("ddim", "linspace")][50][1]
-    ddim_best = min(results[("ddim", s)][50][1] for s in SPACINGS)
-    best_key = min(results, key=lambda k: results[k][10][1])
-    best = results[best_key][10][1]
-    print(f"\nDDIM at 50 NFE: {ddim_default:.4f} (linspace), {ddim_best:.4f} (best spacing)")
-    print(f"best at 10 NFE: {best_key[0]} / {best_key[1]}: {best:.4f} -> goal (<= DDIM linspace at 50) "
-          f"{'met' if best <= ddim_default else 'not met'}")
+    print("\ngoal: best at 10 NFE <= DDIM (linspace) at 50 NFE")
+    for label, index in (("sliced W2", 1), ("ODE error", 2)):
+        keys = [k for k in results if index == 1 or k[0] not in STOCHASTIC]
+        ddim = results[("ddim", "linspace")][50][index]
+        best = min(keys, key=lambda k: results[k][10][index])
+        value = results[best][10][index]
+        verdict = "met" if value <= ddim else "not met"
+        print(f"  {label}: DDIM@50 {ddim:.4f}; best@10 {best[0]} / {best[1]} {value:.4f} -> {verdict}")
     print(f"({time.perf_counter() - started:.0f} s)")
     plot(results, args.plot, args.schedule)
 
 
-def plot(results: dict[tuple[str, str], dict[int, tuple[int, float]]], path: Path, schedule: str) -> None:
+def plot(results: dict[tuple[str, str], dict[int, tuple[int, float, float]]], path: Path, schedule: str) -> None:
     try:
         import matplotlib
 
@@ -143,19 +204,24 @@ def plot(results: dict[tuple[str, str], dict[int, tuple[int, float]]], path: Pat
     except ImportError:
         print("matplotlib is not installed: no plot")
         return
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5))
     for name in SAMPLERS:  # each sampler with its best spacing at 10 NFE
         spacing = min(SPACINGS, key=lambda s: results[(name, s)][10][1])
-        row = results[(name, spacing)]
-        ax.plot([n for n, _ in row.values()], [d for _, d in row.values()], marker="o", label=f"{name} ({spacing})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("model evaluations")
-    ax.set_ylabel("sliced W2 to the true distribution")
-    ax.set_title(f"Samplers on a 2-D Gaussian mixture ({schedule} schedule)")
-    ax.legend(fontsize=8)
+        row = list(results[(name, spacing)].values())
+        axes[0].plot([c for c, _, _ in row], [d for _, d, _ in row], marker="o", label=f"{name} ({spacing})")
+        if name not in STOCHASTIC:
+            spacing = min(SPACINGS, key=lambda s: results[(name, s)][10][2])
+            row = list(results[(name, spacing)].values())
+            axes[1].plot([c for c, _, _ in row], [e for _, _, e in row], marker="o", label=f"{name} ({spacing})")
+    for ax, label in zip(axes, ("sliced W2 to the true distribution", "mean error to the exact ODE solution")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("model evaluations")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Samplers on a 2-D Gaussian mixture ({schedule} schedule, best spacing each)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     print(f"wrote {path}")
 
 

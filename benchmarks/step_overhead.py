@@ -18,6 +18,7 @@ Goals: thermogen's DDIM at most 1/3 of diffusers' time per step on the tiny
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from collections.abc import Callable
 
@@ -61,7 +62,7 @@ def thermogen_loop(make: Callable[[], DiffusionSampler], shape: tuple[int, ...],
     sampler = make()
     generator = torch.Generator().manual_seed(2)
     times = sampler.set_timesteps(schedule, steps)  # once per loop, outside the steps (timed separately)
-    pairs = list(zip(times[:-1], times[1:]))  # host 0-dim tensors, as DiffusionSampler.sample passes them
+    pairs = list(itertools.pairwise(times))  # host 0-dim tensors, as DiffusionSampler.sample passes them
 
     def run() -> None:
         sampler.reset()

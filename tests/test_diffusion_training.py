@@ -61,8 +61,11 @@ def test_n_steps_straight_equals_half_plus_resume_plus_half(tmp_path: Path) -> N
     resumed = DiffusionTrainer(
         Pipeline.from_pretrained(tmp_path / "b" / "checkpoint" / "pipeline"), data, tmp_path / "b", config(6)
     )
+    with open(tmp_path / "b" / "log.jsonl", "a") as log:  # written after the checkpoint, then the run died
+        log.write(json.dumps({"step": 5, "loss": 1.0}) + "\n")
     resumed.load_checkpoint()
     assert resumed.step == 3
+    assert [json.loads(line)["step"] for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()] == [2, 3]
     resumed.train(progress=False)
 
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):

@@ -9,6 +9,7 @@ the diffusers config mapping.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable
@@ -67,6 +68,7 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
 
 STOCHASTIC = ("ddim_eta1", "ddpm", "euler_ancestral")
 
@@ -177,8 +179,9 @@ def test_sampler_reproduces_the_mixture(sampler_name: str, schedule_name: str) -
 def ode_solution() -> tuple[torch.Tensor, torch.Tensor]:
     """x_T (128, 2) and its probability-flow ODE solution on offset_cosine (3M, 1024 steps: error ~1e-7)."""
     x_T = torch.randn(128, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    exact = DPMSolverPP3M(spacing="log_snr").sample(NoisyMixturePredictor(MIX), x_T, 1024, OffsetCosineSchedule(),
-                                                    progress=False)
+    exact = DPMSolverPP3M(spacing="log_snr").sample(
+        NoisyMixturePredictor(MIX), x_T, 1024, OffsetCosineSchedule(), progress=False
+    )
     return x_T, exact.sample
 
 
@@ -273,10 +276,11 @@ def test_model_sees_noise_rate_of_each_visited_time(sampler_name: str) -> None:
     sampler, schedule, steps = SAMPLERS[sampler_name][0](), ImprovedCosineSchedule(), 6
     model = RecordingPredictor()
     out = sampler.sample(model, torch.randn(5, 2, dtype=torch.float64), steps, schedule, progress=False)
-    expected = [schedule.noise_rate(t) for t in out.times[:-1]]
-    if isinstance(sampler, HeunSampler):  # second evaluation at t_prev, except on the step to sigma = 0
-        expected = [r for t, t_prev in zip(out.times[:-1], out.times[1:]) for r in
-                    [schedule.noise_rate(t)] + ([schedule.noise_rate(t_prev)] if schedule.noise_rate(t_prev) > 0 else [])]
+    expected = []
+    for t, t_prev in itertools.pairwise(out.times):
+        expected.append(schedule.noise_rate(t))
+        if isinstance(sampler, HeunSampler) and schedule.noise_rate(t_prev) > 0:  # Heun's second evaluation
+            expected.append(schedule.noise_rate(t_prev))
     assert len(model.levels) == len(expected)
     for level, rate in zip(model.levels, expected):
         assert level.shape == (5,) and level.dtype == torch.float64
@@ -338,8 +342,9 @@ def test_low_precision_runs_finite_and_follows_float64(sampler_name: str, dtype:
         assert bool(outs[1].sample.isfinite().all()) and bool(outs[1].pred_original_sample.isfinite().all())
         target = MIX.noised(float(schedule.noise_rate(outs[0].times[-1])))
         if sampler_name in STOCHASTIC:
-            torch.testing.assert_close(fractions(target, outs[1].sample), fractions(target, outs[0].sample),
-                                       atol=0.1, rtol=0)
+            torch.testing.assert_close(
+                fractions(target, outs[1].sample), fractions(target, outs[0].sample), atol=0.1, rtol=0
+            )
         else:
             same_mode = target.component_of(outs[0].sample) == target.component_of(outs[1].sample.double())
             assert float(same_mode.double().mean()) >= 0.95
@@ -366,8 +371,9 @@ def test_steps_at_both_ends_of_the_time_axis_are_finite(prediction_type: str) ->
 
 CONFIGURED = [
     DDIMSampler(eta=0.3, spacing="trailing", prediction_type="v", clip_sample=2.0, final_time="first_step"),
-    DDPMSampler(spacing="leading", variance_type="fixed_large", dynamic_threshold=0.9, sample_max_value=1.5,
-                steps_offset=1),
+    DDPMSampler(
+        spacing="leading", variance_type="fixed_large", dynamic_threshold=0.9, sample_max_value=1.5, steps_offset=1
+    ),
     DPMSolverPP2M(spacing="karras", lower_order_final=False),
     DPMSolverPP3M(spacing="uniform", prediction_type="sample"),
     EulerSampler(eta=0.5, spacing="log_snr"),
@@ -385,8 +391,14 @@ def test_config_round_trip(sampler: DiffusionSampler) -> None:
 
 
 def test_registered_names() -> None:
-    expected = {"ddim": DDIMSampler, "ddpm": DDPMSampler, "dpmpp_2m": DPMSolverPP2M, "dpmpp_3m": DPMSolverPP3M,
-                "euler": EulerSampler, "heun": HeunSampler}
+    expected = {
+        "ddim": DDIMSampler,
+        "ddpm": DDPMSampler,
+        "dpmpp_2m": DPMSolverPP2M,
+        "dpmpp_3m": DPMSolverPP3M,
+        "euler": EulerSampler,
+        "heun": HeunSampler,
+    }
     for name, cls in expected.items():
         assert registry.get("samplers", name) is cls
 
@@ -450,29 +462,53 @@ def test_final_time_first_step_is_diffusers_set_alpha_to_one_false() -> None:
 
 
 def test_diffusers_configs_map_to_samplers() -> None:
-    ddim = sampler_from_diffusers_config({
-        "_class_name": "DDIMScheduler", "timestep_spacing": "trailing", "set_alpha_to_one": False,
-        "steps_offset": 1, "prediction_type": "v_prediction", "clip_sample": True, "clip_sample_range": 1.5,
-    })
-    assert isinstance(ddim, DDIMSampler) and ddim.config == DDIMSampler(
-        spacing="trailing", final_time="first_step", steps_offset=1, prediction_type="v", clip_sample=1.5
-    ).config
+    ddim = sampler_from_diffusers_config(
+        {
+            "_class_name": "DDIMScheduler",
+            "timestep_spacing": "trailing",
+            "set_alpha_to_one": False,
+            "steps_offset": 1,
+            "prediction_type": "v_prediction",
+            "clip_sample": True,
+            "clip_sample_range": 1.5,
+        }
+    )
+    assert (
+        isinstance(ddim, DDIMSampler)
+        and ddim.config
+        == DDIMSampler(
+            spacing="trailing", final_time="first_step", steps_offset=1, prediction_type="v", clip_sample=1.5
+        ).config
+    )
     default_ddim = sampler_from_diffusers_config({"_class_name": "DDIMScheduler"})
     assert default_ddim.config == DDIMSampler(spacing="leading", clip_sample=1.0).config
-    thresholded = sampler_from_diffusers_config({
-        "_class_name": "DDPMScheduler", "thresholding": True, "dynamic_thresholding_ratio": 0.9,
-        "sample_max_value": 2.0, "variance_type": "fixed_large_log",
-    })
-    assert thresholded.config == DDPMSampler(
-        dynamic_threshold=0.9, sample_max_value=2.0, variance_type="fixed_large"
-    ).config
-    dpm = sampler_from_diffusers_config({
-        "_class_name": "DPMSolverMultistepScheduler", "solver_order": 3, "use_karras_sigmas": True,
-        "algorithm_type": "dpmsolver++", "lower_order_final": False, "final_sigmas_type": "sigma_min",
-    })
-    assert isinstance(dpm, DPMSolverPP3M) and dpm.config == DPMSolverPP3M(
-        spacing="karras", lower_order_final=False, final_time="first_step"
-    ).config
+    thresholded = sampler_from_diffusers_config(
+        {
+            "_class_name": "DDPMScheduler",
+            "thresholding": True,
+            "dynamic_thresholding_ratio": 0.9,
+            "sample_max_value": 2.0,
+            "variance_type": "fixed_large_log",
+        }
+    )
+    assert (
+        thresholded.config
+        == DDPMSampler(dynamic_threshold=0.9, sample_max_value=2.0, variance_type="fixed_large").config
+    )
+    dpm = sampler_from_diffusers_config(
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            "solver_order": 3,
+            "use_karras_sigmas": True,
+            "algorithm_type": "dpmsolver++",
+            "lower_order_final": False,
+            "final_sigmas_type": "sigma_min",
+        }
+    )
+    assert (
+        isinstance(dpm, DPMSolverPP3M)
+        and dpm.config == DPMSolverPP3M(spacing="karras", lower_order_final=False, final_time="first_step").config
+    )
     assert isinstance(sampler_from_diffusers_config({"_class_name": "DPMSolverMultistepScheduler"}), DPMSolverPP2M)
     first = sampler_from_diffusers_config({"_class_name": "DPMSolverMultistepScheduler", "solver_order": 1})
     assert isinstance(first, DDIMSampler) and first.eta == 0.0
@@ -499,9 +535,16 @@ def test_unsupported_diffusers_configs_are_config_errors(config: dict, fragment:
 
 def test_load_diffusers_scheduler_from_dict_file_and_folder(tmp_path) -> None:
     config = {
-        "_class_name": "DDIMScheduler", "_diffusers_version": "0.30.0", "beta_schedule": "scaled_linear",
-        "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000, "clip_sample": False,
-        "set_alpha_to_one": False, "steps_offset": 1, "timestep_spacing": "leading",
+        "_class_name": "DDIMScheduler",
+        "_diffusers_version": "0.30.0",
+        "beta_schedule": "scaled_linear",
+        "beta_start": 0.00085,
+        "beta_end": 0.012,
+        "num_train_timesteps": 1000,
+        "clip_sample": False,
+        "set_alpha_to_one": False,
+        "steps_offset": 1,
+        "timestep_spacing": "leading",
     }
     (tmp_path / "scheduler").mkdir()
     (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(config))

@@ -46,6 +46,11 @@ MIN_RATE = 2.0**-12
 """Floor of the signal and noise rates where a conversion divides by them (2^-12 = sqrt(2^-24))."""
 
 
+def _on_host(t: Tensor | float) -> bool:
+    """One time held on the host: a Python number or a one-element CPU tensor."""
+    return isinstance(t, (int, float)) or (t.numel() == 1 and t.device.type == "cpu")
+
+
 def check_prediction_type(value: str) -> None:
     """Raise ConfigError unless ``value`` is one of :data:`PREDICTION_TYPES`."""
     if value not in PREDICTION_TYPES:
@@ -172,7 +177,7 @@ class DiffusionSampler(Sampler):
 
     def noise_level(self, t: Tensor | float, sample: Tensor) -> Tensor:
         """The model's conditioning at time ``t``: ``noise_rate(t)`` in the sample's dtype, shape (B,)."""
-        if isinstance(t, float) or (t.numel() == 1 and t.device.type == "cpu"):
+        if _on_host(t):
             return torch.full((sample.shape[0],), self.host_rates(t)[1], dtype=sample.dtype, device=sample.device)
         level = self.bound_schedule().noise_rate(t, like=sample)
         return level.reshape(-1).expand(sample.shape[0]) if level.numel() == 1 else level.reshape(sample.shape[0])
@@ -189,7 +194,7 @@ class DiffusionSampler(Sampler):
         """
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type={self.prediction_type!r}; expected 'epsilon', 'sample' or 'v'")
-        if isinstance(t, float) or (t.numel() == 1 and t.device.type == "cpu"):
+        if _on_host(t):
             a, s = self.host_rates(t)
             if self.prediction_type == "epsilon":
                 return torch.add(sample, model_output, alpha=-s).div_(max(a, MIN_RATE)), model_output

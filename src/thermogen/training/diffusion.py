@@ -230,6 +230,7 @@ class DiffusionTrainer:
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{root} does not match this model or optimizer: {exc}") from exc
         load_module_state(self.ema.model, root / PIPELINE_DIR / "model" / "model.safetensors")
+        self.log.truncate_after(self.step)
 
 
 def describe(config: DiffusionTrainingConfig) -> str:

@@ -254,3 +254,4 @@ class EBMTrainer:
             self.buffer.load_state_tensors(buffers[self.context.rank % len(buffers)], source=str(root))
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{root} does not match this model, optimizer or buffer: {exc}") from exc
+        self.log.truncate_after(self.step)

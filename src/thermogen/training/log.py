@@ -23,6 +23,17 @@ class TrainingLog:
             handle.write(json.dumps({"time": round(time.time(), 3), **metrics}) + "\n")
 
 
+    def truncate_after(self, step: int) -> None:
+        """Drop entries past ``step`` (written after the checkpoint a run resumes from)."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = [e for e in read_log(self.path) if e.get("step", 0) <= step]
+        from thermogen.atomic import atomic_file
+
+        with atomic_file(self.path) as tmp:
+            tmp.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
+
+
 def read_log(path: Path) -> list[dict[str, Any]]:
     """All entries of a JSON-lines training log."""
     if not path.is_file():
