@@ -36,6 +36,33 @@ SAMPLER_EVALS = (5, 10, 20)
 SAMPLERS = ("ddim", "dpmpp_2m", "dpmpp_3m", "euler", "heun")
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)
 METRIC_KEYS = ("fd", "kid_mean", "confident_fraction", "class_entropy")
+MEASUREMENT = """\
+## How sample quality is measured
+
+```bash
+thermogen evaluate PIPELINE --n 2000 [--steps S] [--sampler NAME] [--seed 0] [--json out.json]
+```
+
+This generates `--n` images and scores them with `thermogen.metrics.evaluate_images`
+against the 10,000 MNIST test images. It uses the features of thermogen's own
+MNIST classifier (`thermogen/pretrained/mnist-classifier`, 99.18 % test accuracy),
+because Inception features neither exist offline nor suit 28 × 28 digits:
+
+- **FD**: the Fréchet distance between the classifier's 128-d penultimate
+  features of the samples and of the test images (the FID recipe, on different
+  features);
+- **KID**: the kernel inception distance on the same features;
+- **confident**: the share of samples that the classifier gives one class with
+  probability ≥ 0.9 (legible digits). Uniform noise is also "confidently" one
+  digit, so read it together with FD and the class entropy;
+- **class entropy**: the entropy of the histogram of predicted classes
+  (diversity; ln 10 ≈ 2.303 when all ten digits are equally frequent).
+
+FD and KID on these features are **not** on the Inception (FID) scale, and FD is
+biased upwards at small N. Compare them only with numbers made by this
+classifier, at the same N. Every table therefore has the **real-data floor**: the same
+metrics for N real training images, which is what a perfect generator would get at the same N.
+"""
 
 
 def metrics_row(label: str, m: dict[str, Any], seconds: float | None = None) -> str:
@@ -236,7 +263,7 @@ def main() -> None:
 
     from thermogen.viz import plot_schedules
 
-    plot_schedules(["linear", "cosine", "offset_cosine", "improved_cosine"], IMG / "schedules.png")
+    plot_schedules(None, IMG / "schedules.png")
     results: dict[str, Any] = {}
     lines = [
         "# Results",
@@ -245,10 +272,7 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {args.threads} CPU threads, "
         f"torch {torch.__version__}).",
         "",
-        "Metrics are computed on the features of thermogen's own MNIST classifier (99.18 % test accuracy, "
-        "`thermogen/pretrained/mnist-classifier`) against the 10,000 test images: Fréchet distance (FD), KID, "
-        "the share of samples classified with confidence >= 0.9, and the entropy of the predicted-class histogram "
-        "(maximum ln 10 = 2.303). The floor is what real *training* images score at the same N.",
+        *MEASUREMENT.splitlines(),
         "",
     ]
     diffusion_results(args, results, lines)

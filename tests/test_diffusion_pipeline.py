@@ -42,7 +42,8 @@ def test_save_load_round_trip_gives_the_same_images(tmp_path: Path) -> None:
     before = generate(pipe)
     pipe.save_pretrained(tmp_path / "pipe")
     names = sorted(p.name for p in (tmp_path / "pipe").iterdir())
-    assert names == ["model", "model_index.json", "normalizer", "sampler", "schedule"]
+    assert names == ["README.md", "model", "model_index.json", "normalizer", "sampler", "schedule"]
+    assert "library_name: thermogen" in (tmp_path / "pipe" / "README.md").read_text()
     loaded = Pipeline.from_pretrained(tmp_path / "pipe")
     assert isinstance(loaded, DiffusionPipeline)
     loaded.progress = False

@@ -84,6 +84,7 @@ def test_same_seed_same_samples_also_after_save_and_load(tmp_path: Path) -> None
     before = pipe(batch_size=4, generator=torch.Generator().manual_seed(1), output_type="tensor", progress=False).images
     pipe.save_pretrained(tmp_path / "ebm")
     assert sorted(p.name for p in (tmp_path / "ebm").iterdir()) == [
+        "README.md",
         "buffer",
         "energy_model",
         "model_index.json",

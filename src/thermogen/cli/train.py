@@ -63,7 +63,9 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: this process's GPU or cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--mixed-precision", action="store_true", help="bf16 autocast (GPU runs)")
+    parser.add_argument(
+        "--mixed-precision", action="store_true", help="bf16 autocast of the training forward pass (GPU runs)"
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -197,6 +199,7 @@ def run_ebm(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every,
+        mixed_precision=args.mixed_precision,
     )
     resuming = args.resume and checkpoint.is_dir()
     if resuming:

@@ -26,6 +26,7 @@ from thermogen import registry
 from thermogen.atomic import write_json
 from thermogen.config import Configurable, read_config, validate_arguments
 from thermogen.errors import ConfigError
+from thermogen.model_card import model_card
 
 MODEL_INDEX = "model_index.json"
 MODEL_CARD = "README.md"
@@ -58,13 +59,15 @@ class Pipeline(Configurable):
         return config
 
     def write_to(self, directory: Path) -> None:
-        write_json(directory / MODEL_INDEX, self.to_config())
+        """Write model_index.json, every component's folder and the model card (README.md)."""
+        config = self.to_config()
+        write_json(directory / MODEL_INDEX, config)
         for name, component in self.components.items():
             if component is not None:
                 (directory / name).mkdir()
                 component.write_to(directory / name)
-        if self.model_card:
-            (directory / MODEL_CARD).write_text(self.model_card, encoding="utf-8")
+        card = self.model_card or model_card(config["_class_name"], {k: config[k] for k in self.component_kinds})
+        (directory / MODEL_CARD).write_text(card, encoding="utf-8")
 
     @classmethod
     def read_from(cls: type[P], directory: Path, **overrides: Any) -> P:

@@ -20,7 +20,8 @@ class EpochBatches:
         num_items: dataset size.
         batch_size: examples per process and step.
         seed: base seed; epoch ``e`` uses permutation seed ``seed + e``.
-        rank, world_size: this process's shard; one step consumes ``batch_size * world_size`` items.
+        rank: this process's index in [0, world_size).
+        world_size: number of processes; one step consumes ``batch_size * world_size`` items.
     """
 
     def __init__(self, num_items: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:

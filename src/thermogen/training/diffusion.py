@@ -226,6 +226,8 @@ class DiffusionTrainer:
         try:
             self.model.load_state_dict(state["model"])  # type: ignore[arg-type]
             self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+            for group in self.optimizer.param_groups:  # the configured rate wins, so a resume can lower it
+                group["lr"] = self.config.learning_rate
             self.step = int(state["step"])  # type: ignore[call-overload]
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{root} does not match this model or optimizer: {exc}") from exc

@@ -59,6 +59,7 @@ class EBMTrainingConfig:
     sample_every: int = 200
     sample_images: int = 16
     sample_chain_steps: int = 1000
+    mixed_precision: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "langevin_steps", "log_every", "checkpoint_every", "sample_every"):
@@ -134,7 +135,8 @@ class EBMTrainer:
         self.buffer.push(fake)
 
         self.model.train()
-        energies = self.model_for_loss(torch.cat([real, fake.detach()]))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
+            energies = self.model_for_loss(torch.cat([real, fake.detach()])).float()
         real_energy, fake_energy = energies.chunk(2)
         cdiv = real_energy.mean() - fake_energy.mean()
         reg = config.alpha * (real_energy**2 + fake_energy**2).mean()
@@ -249,6 +251,8 @@ class EBMTrainer:
         try:
             load_module_state(self.model, root / PIPELINE_DIR / "energy_model" / "model.safetensors")
             self.optimizer.load_state_dict(state["optimizer"])
+            for group in self.optimizer.param_groups:  # the configured rate wins, so a resume can lower it
+                group["lr"] = self.config.learning_rate
             self.step = int(state["step"])
             buffers = state["buffers"]
             self.buffer.load_state_tensors(buffers[self.context.rank % len(buffers)], source=str(root))
