@@ -147,3 +147,20 @@ def test_cli_reports_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture
     code = main(["train", "diffusion", "--dataset", "folder", "--out", str(tmp_path)])
     assert code == 2
     assert "--dataset folder needs --data-dir" in capsys.readouterr().err
+
+
+def test_ema_warmup_forgets_the_initialisation() -> None:
+    from thermogen.training.ema import EMA
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    warm, constant = EMA(model, 0.999, warmup=True), EMA(model, 0.999, warmup=False)
+    assert warm.decay_at(0) == pytest.approx(0.1) and warm.decay_at(10**6) == 0.999
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for update in range(200):
+        warm.update(model, update)
+        constant.update(model, update)
+    assert float(warm.model.weight) > 0.99  # the average has caught up with the new weights
+    assert float(constant.model.weight) == pytest.approx(1 - 0.999**200, rel=1e-4)

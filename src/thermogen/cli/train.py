@@ -20,6 +20,9 @@ def register(commands: Any) -> None:
     diffusion.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
     diffusion.add_argument("--weight-decay", type=float, default=1e-4)
     diffusion.add_argument("--ema", type=float, default=0.999, help="EMA decay")
+    diffusion.add_argument(
+        "--no-ema-warmup", action="store_true", help="constant EMA decay from the first step (the book's behaviour)"
+    )
     diffusion.add_argument("--loss", choices=("mae", "mse"), default="mae")
     diffusion.add_argument(
         "--widths", type=_int_list, default=[32, 64, 96, 128], help="U-Net widths, e.g. 32,64,96,128"
@@ -135,6 +138,7 @@ def run_diffusion(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
         ema_decay=args.ema,
+        ema_warmup=not args.no_ema_warmup,
         loss=args.loss,
         seed=args.seed,
         log_every=args.log_every,

@@ -4,9 +4,11 @@ Each step: normalise a batch x_0, draw t ~ U(0, 1) and eps ~ N(0, I) per image,
 form x_t = signal_rate(t) x_0 + noise_rate(t) eps, and regress the network's
 prediction at noise level noise_rate(t) onto eps (mean absolute error, as the
 book; MSE as an option). AdamW (lr 1e-3, weight decay 1e-4); an EMA copy of
-all weights and buffers (decay 0.999) is what the saved pipeline samples with.
+all weights and buffers (decay 0.999, with a warm-up so that short runs do not
+keep the untrained initialisation; see :class:`thermogen.training.ema.EMA`) is
+what the saved pipeline samples with.
 
-Randomness is a pure function of (seed, rank, step) and the data order of
+Randomness is a pure function of (seed, step) and the data order of
 (seed, epoch), so a resumed run continues exactly where it stopped.
 """
 
@@ -46,6 +48,7 @@ class DiffusionTrainingConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     ema_decay: float = 0.999
+    ema_warmup: bool = True
     loss: Literal["mae", "mse"] = "mae"
     seed: int = 0
     log_every: int = 50
@@ -87,7 +90,7 @@ class DiffusionTrainer:
         device = self.context.device
         pipeline.to(device)
         self.model: nn.Module = copy.deepcopy(pipeline.model).train()
-        self.ema = EMA(self.model, self.config.ema_decay)
+        self.ema = EMA(self.model, self.config.ema_decay, warmup=self.config.ema_warmup)
         self.pipeline.model = self.ema.model  # type: ignore[assignment]  # a deep copy of a NoisePredictor
         self.model_for_step: nn.Module = self.model
         if self.context.distributed:
@@ -148,7 +151,7 @@ class DiffusionTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.ema.update(self.model)
+        self.ema.update(self.model, update=self.step)
         self.step += 1
         return loss.detach()
 
