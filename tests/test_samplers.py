@@ -59,6 +59,7 @@ SAMPLERS: dict[str, tuple[Callable[[], DiffusionSampler], int]] = {
     "euler_ancestral": (lambda: EulerSampler(eta=1.0), 100),
     "heun": (HeunSampler, 20),
 }
+STOCHASTIC = ("ddim_eta1", "ddpm", "euler_ancestral")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -68,9 +69,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-STOCHASTIC = ("ddim_eta1", "ddpm", "euler_ancestral")
 
 
 def swd(x: torch.Tensor, y: torch.Tensor) -> float:

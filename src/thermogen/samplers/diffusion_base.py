@@ -113,7 +113,7 @@ class DiffusionSampler(Sampler):
         sample: Tensor,
         generator: torch.Generator | None = None,
     ) -> DiffusionStepOutput:
-        """Move ``sample`` from time ``t`` to the earlier time ``t_prev`` (0-dim float64 tensors)."""
+        """Move ``sample`` from time ``t`` to the earlier time ``t_prev`` (0-dim float64 host tensors, or floats)."""
 
     def reset(self) -> None:
         """Clear multistep history (called by :meth:`set_timesteps`)."""
