@@ -11,6 +11,7 @@ def model_card(
     components: Mapping[str, str | None],
     description: str = "",
     training_command: str | None = None,
+    training_notes: str | None = None,
     data: str | None = None,
     metrics: Mapping[str, Any] | None = None,
     tags: Sequence[str] = (),
@@ -22,6 +23,7 @@ def model_card(
         components: component attribute -> registered name, as in model_index.json.
         description: free text, the first paragraph.
         training_command: the exact command that produced the weights.
+        training_notes: what else to know about the run (steps, wall time, resumes).
         data: what it was trained on.
         metrics: name -> value, rendered as a table.
         tags: extra Hub tags.
@@ -45,8 +47,12 @@ def model_card(
     ]
     if data:
         lines += ["## Data", "", data, ""]
-    if training_command:
-        lines += ["## Training", "", "```bash", training_command, "```", ""]
+    if training_command or training_notes:
+        lines += ["## Training", ""]
+        if training_command:
+            lines += ["```bash", training_command, "```", ""]
+        if training_notes:
+            lines += [training_notes, ""]
     if metrics:
         lines += ["## Metrics", "", "| metric | value |", "| --- | --- |"]
         lines += [f"| {key} | {value} |" for key, value in metrics.items()]
