@@ -33,14 +33,13 @@ import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.interfaces import NoiseSchedule
 from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
     check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
 from thermogen.samplers.thresholding import check_x0_options, process_x0
 
 
@@ -90,9 +89,6 @@ class DDIMSampler(DiffusionSampler):
         self.sample_max_value = sample_max_value
         self.final_time = final_time
         self.steps_offset = steps_offset
-
-    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
 
     def step(
         self,

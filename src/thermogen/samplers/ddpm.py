@@ -23,7 +23,6 @@ import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.interfaces import NoiseSchedule
 from thermogen.samplers.diffusion_base import (
     MIN_RATE,
     DiffusionSampler,
@@ -31,7 +30,7 @@ from thermogen.samplers.diffusion_base import (
     PredictionType,
     check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
 from thermogen.samplers.thresholding import check_x0_options, process_x0
 
 VarianceType = Literal["fixed_small", "fixed_large"]
@@ -76,9 +75,6 @@ class DDPMSampler(DiffusionSampler):
         self.sample_max_value = sample_max_value
         self.final_time = final_time
         self.steps_offset = steps_offset
-
-    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
 
     def step(
         self,

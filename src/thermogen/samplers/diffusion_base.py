@@ -38,6 +38,7 @@ from torch import Tensor
 from thermogen.errors import ConfigError
 from thermogen.interfaces import NoisePredictor, NoiseSchedule, Sampler
 from thermogen.samplers.callbacks import Callback, StepInfo, apply_callback
+from thermogen.samplers.spacing import FinalTime, Spacing, timestep_grid
 
 PredictionType = Literal["epsilon", "sample", "v"]
 PREDICTION_TYPES = ("epsilon", "sample", "v")
@@ -95,14 +96,21 @@ class DiffusionSampler(Sampler):
     """
 
     prediction_type: PredictionType = "epsilon"
+    spacing: Spacing = "uniform"
+    final_time: FinalTime = "zero"
+    steps_offset: int = 0
     schedule: NoiseSchedule | None = None
     _host_rates: dict[float, tuple[float, float]] | None = None
     host_times: tuple[float, ...] = ()
     """The grid of the last :meth:`set_timesteps` as Python floats (for host-side decisions such as the last step)."""
 
-    @abstractmethod
     def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        """The float64 times to visit, (num_steps + 1,), decreasing, from the start to the end time."""
+        """The float64 times to visit, (num_steps + 1,), decreasing, from the start to the end time.
+
+        Uses the sampler's ``spacing``, ``final_time`` and ``steps_offset`` (see
+        :mod:`thermogen.samplers.spacing`); override for a special grid.
+        """
+        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
 
     @abstractmethod
     def step(

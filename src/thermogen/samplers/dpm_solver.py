@@ -46,14 +46,13 @@ import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.interfaces import NoiseSchedule
 from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
     check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
 from thermogen.samplers.thresholding import check_x0_options, process_x0
 
 LOWER_ORDER_FINAL_BELOW = 15
@@ -110,9 +109,6 @@ class DPMSolverPP2M(DiffusionSampler):
         self.final_time = final_time
         self.steps_offset = steps_offset
         self.history: list[tuple[float, Tensor]] = []  # (lambda, x0^), oldest first
-
-    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
 
     def reset(self) -> None:
         self.history = []

@@ -24,14 +24,13 @@ import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.interfaces import NoiseSchedule
 from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
     check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
 
 
 def ancestral_sigmas(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> tuple[float, float]:
@@ -72,9 +71,6 @@ class EulerSampler(DiffusionSampler):
         self.prediction_type = prediction_type
         self.final_time = final_time
         self.steps_offset = steps_offset
-
-    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
 
     def step(
         self,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from thermogen.interfaces import NoisePredictor, NoiseSchedule
+from thermogen.interfaces import NoisePredictor
 from thermogen.samplers.diffusion_base import (
     MIN_RATE,
     DiffusionSampler,
@@ -30,7 +30,7 @@ from thermogen.samplers.diffusion_base import (
     PredictionType,
     check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
 
 
 class HeunSampler(DiffusionSampler):
@@ -63,9 +63,6 @@ class HeunSampler(DiffusionSampler):
     @property
     def model_evaluations_per_step(self) -> int:
         return 2
-
-    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
 
     def needs_correction(self, t: Tensor | float, t_prev: Tensor | float) -> bool:
         """Whether the step has a second evaluation (host floats): sigma' > 0 and a representable x / a."""
