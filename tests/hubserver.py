@@ -90,6 +90,7 @@ class LocalHub:
         self.token = token
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) log, handy for assertions
+        self.validated_cards: list[str] = []  # README.md texts the client asked to validate
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -258,6 +259,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"standardEnvVars": [], "harnesses": {}})
         if method == "GET" and path == "/api/whoami-v2":
             return self._json(200, {"type": "user", "name": "user", "orgs": []})
+        if method == "POST" and path == "/api/validate-yaml":  # model-card metadata check before a README upload
+            self.hub.validated_cards.append(json.loads(body).get("content", ""))
+            return self._json(200, {"errors": [], "warnings": []})
         if method == "POST" and path == "/api/repos/create":
             self._check_auth()
             return self._json(*hub.create_repo(json.loads(body)))

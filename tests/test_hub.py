@@ -76,3 +76,34 @@ def test_nonsense_name_is_neither_path_nor_repo(tmp_path: Path) -> None:
 def test_local_directory_is_used_as_is(tmp_path: Path) -> None:
     OffsetCosineSchedule().save_pretrained(tmp_path / "s")
     assert resolve_directory(tmp_path / "s") == tmp_path / "s"
+
+
+def test_pipeline_push_to_hub_then_from_pretrained_gives_the_same_images(local_hub, tmp_path: Path) -> None:
+    from thermogen.normalizer import Normalizer
+    from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.diffusion import DiffusionPipeline
+    from thermogen.samplers.ddim import DDIMSampler
+
+    pipe = DiffusionPipeline(
+        tiny_model(), OffsetCosineSchedule(), DDIMSampler(spacing="uniform"), Normalizer([0.2], [0.3])
+    )
+    pipe.progress = False
+    pipe.push_to_hub("org/tiny-pipeline", token=local_hub.token)
+    files = set(local_hub.list_files("org/tiny-pipeline"))
+    assert {
+        "model_index.json",
+        "README.md",
+        "model/config.json",
+        "model/model.safetensors",
+        "sampler/config.json",
+    } <= files
+    assert any("library_name: thermogen" in card for card in local_hub.hub.validated_cards)
+    loaded = Pipeline.from_pretrained("org/tiny-pipeline", cache_dir=tmp_path / "cache")
+    loaded.progress = False
+
+    def generate(p: DiffusionPipeline) -> torch.Tensor:
+        return p(
+            batch_size=2, num_inference_steps=3, generator=torch.Generator().manual_seed(0), output_type="tensor"
+        ).images
+
+    assert torch.equal(generate(loaded), generate(pipe))
