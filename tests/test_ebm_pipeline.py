@@ -185,3 +185,48 @@ def test_trained_tiny_model_scores_noise_worse_than_data(tmp_path: Path) -> None
     real = (data.images + 1) / 2
     noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(0))
     assert float(pipe.energy(real).mean()) < float(pipe.energy(noise).mean())
+
+
+def test_cli_trains_an_ebm_on_an_image_folder_and_resumes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from thermogen.cli import main
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(16):
+        Image.new("L", (8, 8), i * 16).save(folder / f"{i}.png")
+    out = tmp_path / "run"
+    common = [
+        "train",
+        "ebm",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        str(folder),
+        "--image-size",
+        "8",
+        "--channels",
+        "1",
+        "--batch-size",
+        "4",
+        "--langevin-steps",
+        "2",
+        "--out",
+        str(out),
+        "--log-every",
+        "1",
+        "--sample-every",
+        "100",
+        "--checkpoint-every",
+        "1",
+        "--no-progress",
+    ]
+    assert main([*common, "--epochs", "0.5"]) == 0
+    assert main([*common, "--epochs", "1", "--resume"]) == 0
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    loaded = Pipeline.from_pretrained(out / "checkpoint" / "pipeline")
+    assert (
+        isinstance(loaded, EBMPipeline) and loaded.sample_shape() == (1, 8, 8) and len(loaded.buffer) == 4 + 4 * 4
+    )  # book: starts with one batch of noise, then one batch per step

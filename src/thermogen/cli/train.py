@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from thermogen.training.loop import TrainingLoop
 
 
 def register(commands: Any) -> None:
@@ -125,13 +129,10 @@ def run_diffusion(args: argparse.Namespace) -> int:
     from thermogen.models.unet import UNet
     from thermogen.normalizer import Normalizer
     from thermogen.pipelines.diffusion import DiffusionPipeline
-    from thermogen.training.checkpoint import PIPELINE_DIR
-    from thermogen.training.diffusion import CHECKPOINT_DIR, DiffusionTrainer, DiffusionTrainingConfig
+    from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
 
     context = _setup(args)
     dataset = load_dataset(args, "diffusion")
-    out = Path(args.out)
-    checkpoint = out / CHECKPOINT_DIR
     config = DiffusionTrainingConfig(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -146,29 +147,21 @@ def run_diffusion(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         mixed_precision=args.mixed_precision,
     )
-    if args.resume and checkpoint.is_dir():
-        pipeline = DiffusionPipeline.from_pretrained(checkpoint / PIPELINE_DIR)
-    else:
+
+    def build() -> DiffusionPipeline:
         sample = dataset[0]
         channels, size = int(sample.shape[0]), int(sample.shape[-1])
         images = getattr(dataset, "images", None)
         if images is None:
             images = torch.stack([dataset[i] for i in range(min(len(dataset), 2048))])
-        pipeline = DiffusionPipeline(
+        return DiffusionPipeline(
             model=UNet(channels, size, widths=args.widths, block_depth=args.block_depth),
             schedule=registry.get("schedules", args.schedule)(),
             sampler=_book_sampler(args.sampler),
             normalizer=Normalizer.fit(images),
         )
-    trainer = DiffusionTrainer(pipeline, dataset, out, config, context)
-    if args.resume and checkpoint.is_dir():
-        trainer.load_checkpoint()
-        if context.is_main:
-            print(f"resumed from {checkpoint} at step {trainer.step}")
-    trainer.train(progress=not args.no_progress)
-    if context.is_main:
-        print(f"done: {trainer.step} steps; pipeline in {checkpoint / PIPELINE_DIR}")
-    return 0
+
+    return _train(args, DiffusionPipeline, build, lambda p: DiffusionTrainer(p, dataset, args.out, config, context))
 
 
 def _book_sampler(name: str) -> Any:
@@ -185,13 +178,10 @@ def run_ebm(args: argparse.Namespace) -> int:
     from thermogen.models.energy_cnn import EnergyCNN
     from thermogen.pipelines.ebm import EBMPipeline
     from thermogen.samplers.langevin import SGLDSampler
-    from thermogen.training.checkpoint import PIPELINE_DIR
-    from thermogen.training.ebm import CHECKPOINT_DIR, EBMTrainer, EBMTrainingConfig
+    from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
     context = _setup(args)
     dataset = load_dataset(args, "ebm")
-    out = Path(args.out)
-    checkpoint = out / CHECKPOINT_DIR
     steps_per_epoch = len(dataset) // (args.batch_size * context.world_size)
     config = EBMTrainingConfig(
         steps=max(1, round(args.epochs * steps_per_epoch)),
@@ -205,23 +195,38 @@ def run_ebm(args: argparse.Namespace) -> int:
         sample_every=args.sample_every,
         mixed_precision=args.mixed_precision,
     )
-    resuming = args.resume and checkpoint.is_dir()
-    if resuming:
-        pipeline = EBMPipeline.from_pretrained(checkpoint / PIPELINE_DIR)
-    else:
+
+    def build() -> EBMPipeline:
         sample = dataset[0]
         channels, size = int(sample.shape[0]), int(sample.shape[-1])
-        pipeline = EBMPipeline(
+        return EBMPipeline(
             energy_model=EnergyCNN(in_channels=channels, image_size=size),
             sampler=SGLDSampler(steps=args.langevin_steps, step_size=args.step_size, noise_std=args.noise),
             buffer=ReplayBuffer(sample_shape=(channels, size, size)),
         )
-    trainer = EBMTrainer(pipeline, dataset, out, config, context)
+
+    return _train(args, EBMPipeline, build, lambda p: EBMTrainer(p, dataset, args.out, config, context))
+
+
+def _train(
+    args: argparse.Namespace,
+    pipeline_class: Any,
+    build: Callable[[], Any],
+    make_trainer: Callable[[Any], TrainingLoop],
+) -> int:
+    """Build the pipeline (or load it from OUT/checkpoint with --resume), train, report."""
+    from thermogen.training.checkpoint import PIPELINE_DIR
+    from thermogen.training.loop import CHECKPOINT_DIR
+
+    checkpoint = Path(args.out) / CHECKPOINT_DIR
+    resuming = args.resume and checkpoint.is_dir()
+    pipeline = pipeline_class.from_pretrained(checkpoint / PIPELINE_DIR) if resuming else build()
+    trainer = make_trainer(pipeline)
     if resuming:
         trainer.load_checkpoint()
-        if context.is_main:
+        if trainer.context.is_main:
             print(f"resumed from {checkpoint} at step {trainer.step}")
     trainer.train(progress=not args.no_progress)
-    if context.is_main:
+    if trainer.context.is_main:
         print(f"done: {trainer.step} steps; pipeline in {checkpoint / PIPELINE_DIR}")
     return 0

@@ -17,34 +17,36 @@ buffer is saved in the checkpoint so a resume restores all of them.
 
 from __future__ import annotations
 
-import time
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from thermogen.buffers import ReplayBuffer
 from thermogen.errors import CheckpointError, TrainingDivergedError
 from thermogen.interfaces import EnergyModel
 from thermogen.pipelines.ebm import EBMPipeline, to_unit
 from thermogen.pipelines.images import save_grid
-from thermogen.training.batches import EpochBatches, gather
-from thermogen.training.checkpoint import load_checkpoint_state, save_checkpoint
+from thermogen.training.batches import gather
+from thermogen.training.checkpoint import PIPELINE_DIR, load_checkpoint_state, save_checkpoint
 from thermogen.training.distributed import ProcessContext
-from thermogen.training.log import TrainingLog
-
-CHECKPOINT_DIR = "checkpoint"
+from thermogen.training.loop import LoopConfig, TrainingLoop
+from thermogen.weights import load_module_state
 
 
 @dataclass
-class EBMTrainingConfig:
+class EBMTrainingConfig(LoopConfig):
     """Hyper-parameters of :class:`EBMTrainer` (book / Lippe values as defaults, batch per process)."""
 
     steps: int = 468
     batch_size: int = 128
+    log_every: int = 20
+    checkpoint_every: int = 200
+    sample_every: int = 200
     learning_rate: float = 1e-4
     beta1: float = 0.0
     beta2: float = 0.999
@@ -53,25 +55,22 @@ class EBMTrainingConfig:
     real_noise: float = 0.005
     langevin_steps: int = 60
     energy_bound: float = 1e3
-    seed: int = 0
-    log_every: int = 20
-    checkpoint_every: int = 200
-    sample_every: int = 200
     sample_images: int = 16
     sample_chain_steps: int = 1000
     mixed_precision: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "langevin_steps", "log_every", "checkpoint_every", "sample_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r}; expected a positive integer")
+        super().__post_init__()
+        if not isinstance(self.langevin_steps, int) or self.langevin_steps < 1:
+            raise ValueError(f"langevin_steps={self.langevin_steps!r}; expected a positive integer")
         if self.energy_bound <= 0:
             raise ValueError(f"energy_bound={self.energy_bound}; expected a positive number")
 
 
-class EBMTrainer:
+class EBMTrainer(TrainingLoop):
     """Trains ``pipeline.energy_model`` on ``dataset`` (images (C, H, W) in [-1, 1]) into ``out_dir``."""
+
+    config: EBMTrainingConfig
 
     def __init__(
         self,
@@ -83,11 +82,9 @@ class EBMTrainer:
     ) -> None:
         if pipeline.buffer is None:
             raise ValueError("EBM training needs a pipeline with a replay buffer")
+        super().__init__(dataset, out_dir, config or EBMTrainingConfig(), context or ProcessContext())
         self.pipeline = pipeline
-        self.dataset = dataset
-        self.out_dir = Path(out_dir)
-        self.config = config or EBMTrainingConfig()
-        self.context = context or ProcessContext()
+        self.buffer: ReplayBuffer = pipeline.buffer
         pipeline.to(self.context.device)
         self.model: EnergyModel = pipeline.energy_model
         self.model_for_loss: nn.Module = self.model
@@ -101,31 +98,13 @@ class EBMTrainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=self.config.learning_rate, betas=(self.config.beta1, self.config.beta2)
         )
-        self.batches = EpochBatches(
-            len(dataset),  # type: ignore[arg-type]
-            self.config.batch_size,
-            seed=self.config.seed,
-            rank=self.context.rank,
-            world_size=self.context.world_size,
-        )
-        self.step = 0
-        self.log = TrainingLog(self.out_dir / "log.jsonl", enabled=self.context.is_main)
-
-    @property
-    def buffer(self) -> Any:
-        return self.pipeline.buffer
-
-    def _generator(self) -> torch.Generator:
-        generator = torch.Generator(device=self.context.device)
-        generator.manual_seed((self.config.seed * 1_000_003 + self.context.rank) * 1_000_000_007 + self.step)
-        return generator
 
     # -- one step ------------------------------------------------------------------
 
     def train_step(self) -> dict[str, Tensor]:
         """One contrastive-divergence step; returns the step's metrics as tensors (no sync)."""
         config, device = self.config, self.context.device
-        generator = self._generator()
+        generator = self.step_generator(per_process=True)
         real = gather(self.dataset, self.batches.indices(self.step)).to(device)
         real = (real + config.real_noise * torch.randn(real.shape, generator=generator, device=device)).clamp(-1.0, 1.0)
         start, _ = self.buffer.sample(config.batch_size, generator=generator)
@@ -154,46 +133,12 @@ class EBMTrainer:
             "fake": fake_energy.detach().mean(),
         }
 
-    # -- the loop ------------------------------------------------------------------
-
-    def train(self, progress: bool = True) -> EBMPipeline:
-        """Train until ``config.steps``; checkpoint, log and sample on schedule."""
-        from tqdm.auto import tqdm
-
-        config = self.config
-        bar = tqdm(
-            total=config.steps, initial=self.step, desc="train ebm", disable=not (progress and self.context.is_main)
-        )
-        sums: dict[str, Tensor] = {}
-        window_start, window_steps = time.perf_counter(), 0
-        while self.step < config.steps:
-            metrics = self.train_step()
-            for key, value in metrics.items():
-                sums[key] = sums.get(key, torch.zeros((), device=value.device)) + value
-            window_steps += 1
-            bar.update(1)
-            if self.step % config.log_every == 0 or self.step == config.steps:
-                means = {k: float(v) / window_steps for k, v in sums.items()}
-                self._check_divergence(means)
-                elapsed = time.perf_counter() - window_start
-                images_per_s = window_steps * config.batch_size * self.context.world_size / elapsed
-                self.log.write(step=self.step, images_per_s=images_per_s, **means)
-                bar.set_postfix(loss=f"{means['loss']:.4f}", real=f"{means['real']:.3f}", fake=f"{means['fake']:.3f}")
-                sums, window_start, window_steps = {}, time.perf_counter(), 0
-            if self.step % config.sample_every == 0 or self.step == config.steps:
-                self.save_samples()
-            if self.step % config.checkpoint_every == 0 or self.step == config.steps:
-                self.save_checkpoint()
-        bar.close()
-        return self.pipeline
-
-    def _check_divergence(self, means: dict[str, float]) -> None:
-        values = torch.tensor(list(means.values()))
+    def check(self, means: dict[str, float]) -> None:
         exploded = max(abs(means["real"]), abs(means["fake"])) > self.config.energy_bound
-        if not torch.isfinite(values).all() or exploded:
+        if not all(math.isfinite(v) for v in means.values()) or exploded:
             raise TrainingDivergedError(
                 f"energies diverged at step {self.step} (real {means['real']:.4g}, fake {means['fake']:.4g}, "
-                f"bound {self.config.energy_bound}); the last good checkpoint in {self.out_dir / CHECKPOINT_DIR} "
+                f"bound {self.config.energy_bound}); the last good checkpoint in {self.checkpoint_dir} "
                 "is kept: resume from it with a lower learning rate or more Langevin steps"
             )
 
@@ -235,7 +180,7 @@ class EBMTrainer:
                 "world_size": self.context.world_size,
                 "buffers": buffers,
             }
-            save_checkpoint(self.out_dir / CHECKPOINT_DIR, self.pipeline, state)
+            save_checkpoint(self.checkpoint_dir, self.pipeline, state)
         self.context.barrier()
 
     def load_checkpoint(self, directory: str | Path | None = None) -> None:
@@ -243,16 +188,12 @@ class EBMTrainer:
 
         With more processes than wrote the checkpoint, rank r takes buffer r mod N.
         """
-        from thermogen.training.checkpoint import PIPELINE_DIR
-        from thermogen.weights import load_module_state
-
-        root = Path(directory) if directory is not None else self.out_dir / CHECKPOINT_DIR
+        root = Path(directory) if directory is not None else self.checkpoint_dir
         state = load_checkpoint_state(root)
         try:
             load_module_state(self.model, root / PIPELINE_DIR / "energy_model" / "model.safetensors")
             self.optimizer.load_state_dict(state["optimizer"])
-            for group in self.optimizer.param_groups:  # the configured rate wins, so a resume can lower it
-                group["lr"] = self.config.learning_rate
+            self.restore_learning_rate(self.optimizer, self.config.learning_rate)
             self.step = int(state["step"])
             buffers = state["buffers"]
             self.buffer.load_state_tensors(buffers[self.context.rank % len(buffers)], source=str(root))

@@ -22,7 +22,6 @@ class TrainingLog:
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"time": round(time.time(), 3), **metrics}) + "\n")
 
-
     def truncate_after(self, step: int) -> None:
         """Drop entries past ``step`` (written after the checkpoint a run resumes from)."""
         if not self.enabled or not self.path.is_file():

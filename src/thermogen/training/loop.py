@@ -1,0 +1,134 @@
+"""The schedule every trainer shares: steps, log windows, sample grids, checkpoints, divergence checks.
+
+A trainer subclasses :class:`TrainingLoop` and implements :meth:`~TrainingLoop.train_step`
+(one optimizer step, returning its metrics as tensors so that nothing syncs
+with the device), :meth:`~TrainingLoop.check` (divergence), :meth:`~TrainingLoop.save_samples`
+and :meth:`~TrainingLoop.save_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from thermogen.training.batches import EpochBatches
+from thermogen.training.distributed import ProcessContext
+from thermogen.training.log import TrainingLog
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+@dataclass
+class LoopConfig:
+    """What every trainer's config has (batch per process)."""
+
+    steps: int = 2000
+    batch_size: int = 64
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 500
+    sample_every: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "checkpoint_every", "sample_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r}; expected a positive integer")
+
+
+class TrainingLoop(ABC):
+    """Runs ``train_step`` until ``config.steps``; logs, samples and checkpoints on schedule.
+
+    Only the main process writes (see :class:`ProcessContext`); every process
+    takes its shard of the same seeded per-epoch permutation (:class:`EpochBatches`).
+    """
+
+    def __init__(self, dataset: Dataset, out_dir: str | Path, config: LoopConfig, context: ProcessContext) -> None:
+        self.dataset = dataset
+        self.out_dir = Path(out_dir)
+        self.config = config
+        self.context = context
+        self.batches = EpochBatches(
+            len(dataset),  # type: ignore[arg-type]
+            config.batch_size,
+            seed=config.seed,
+            rank=context.rank,
+            world_size=context.world_size,
+        )
+        self.step = 0
+        self.log = TrainingLog(self.out_dir / "log.jsonl", enabled=context.is_main)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / CHECKPOINT_DIR
+
+    @abstractmethod
+    def train_step(self) -> dict[str, Tensor]:
+        """One optimizer step on this step's batch; metrics as 0-dim tensors (no sync); advances ``step``."""
+
+    @abstractmethod
+    def check(self, means: dict[str, float]) -> None:
+        """Raise :class:`thermogen.errors.TrainingDivergedError` if the window's mean metrics show divergence."""
+
+    @abstractmethod
+    def save_samples(self) -> None:
+        """Write sample grids for the current step (main process only)."""
+
+    @abstractmethod
+    def save_checkpoint(self) -> None:
+        """Write the checkpoint atomically (main process; the others wait)."""
+
+    @abstractmethod
+    def load_checkpoint(self, directory: str | Path | None = None) -> None:
+        """Restore the training state (default: ``out_dir/checkpoint``); the log is cut back to its step."""
+
+    def train(self, progress: bool = True) -> None:
+        """Train until ``config.steps``; log every ``log_every``, sample and checkpoint on their schedules."""
+        from tqdm.auto import tqdm
+
+        config = self.config
+        bar = tqdm(
+            total=config.steps,
+            initial=self.step,
+            desc=type(self).__name__,
+            disable=not (progress and self.context.is_main),
+        )
+        sums: dict[str, Tensor] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        while self.step < config.steps:
+            for key, value in self.train_step().items():
+                sums[key] = sums[key] + value if key in sums else value.clone()
+            window_steps += 1
+            bar.update(1)
+            last = self.step == config.steps
+            if self.step % config.log_every == 0 or last:
+                means = {key: float(value) / window_steps for key, value in sums.items()}
+                self.check(means)
+                elapsed = time.perf_counter() - window_start
+                images_per_s = window_steps * config.batch_size * self.context.world_size / elapsed
+                self.log.write(step=self.step, images_per_s=images_per_s, **means)
+                bar.set_postfix({key: f"{value:.4f}" for key, value in means.items()})
+                sums, window_start, window_steps = {}, time.perf_counter(), 0
+            if self.step % config.sample_every == 0 or last:
+                self.save_samples()
+            if self.step % config.checkpoint_every == 0 or last:
+                self.save_checkpoint()
+        bar.close()
+
+    def step_generator(self, per_process: bool) -> torch.Generator:
+        """Randomness for the current step: a pure function of (seed, step), and of the rank if ``per_process``."""
+        rank = self.context.rank if per_process else 0
+        generator = torch.Generator(device=self.context.device)
+        generator.manual_seed((self.config.seed * 1_000_003 + rank) * 1_000_000_007 + self.step)
+        return generator
+
+    def restore_learning_rate(self, optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+        """After loading an optimizer's state: the configured rate wins, so a resume can lower it."""
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
