@@ -19,6 +19,7 @@ from typing import Any
 
 from thermogen.model_card import model_card
 from thermogen.pipelines.base import Pipeline
+from thermogen.training.checkpoint import load_checkpoint_state
 from thermogen.training.log import read_log
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,8 +62,8 @@ def main() -> None:
     args = parser.parse_args()
 
     pipeline = Pipeline.from_pretrained(args.run / "checkpoint" / "pipeline")
-    log = read_log(args.run / "log.jsonl")
-    steps = log[-1]["step"] if log else 0
+    steps = int(load_checkpoint_state(args.run / "checkpoint")["step"])
+    log = [entry for entry in read_log(args.run / "log.jsonl") if entry["step"] <= steps]
     hours = active_seconds(log) / 3600 if log else 0.0
     results = json.loads(args.results.read_text()) if args.results and args.results.is_file() else {}
     config = pipeline.to_config()

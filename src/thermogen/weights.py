@@ -116,7 +116,7 @@ def unflatten_state(tensors: Mapping[str, torch.Tensor], skeleton: Any) -> Any:
                 return tensors[key]
             if "__tuple__" in obj:
                 return tuple(walk(v) for v in obj["__tuple__"])
-            return {_decode_key(k): walk(v) for k, v in obj["__dict__"]}
+            return {k: walk(v) for k, v in obj["__dict__"]}
         if isinstance(obj, list):
             return [walk(v) for v in obj]
         return obj
@@ -128,7 +128,3 @@ def _encode_key(key: Any) -> Any:
     if isinstance(key, (bool, int, str)):
         return key
     raise TypeError(f"cannot store dict key {key!r} of type {type(key).__name__} in a checkpoint")
-
-
-def _decode_key(key: Any) -> Any:
-    return key

@@ -15,7 +15,6 @@ what ``save_pretrained`` writes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -149,10 +148,3 @@ def _component_from_override(kind: str, name: str, value: Any) -> Any:
         cls = registry.get(kind, str(value.get("_class_name")))
         return cls.from_config(value)
     return value
-
-
-def resolve_pipeline_directory(name_or_path: str | os.PathLike[str], **hub_kwargs: Any) -> Path:
-    """Local directory of a pipeline (see :func:`thermogen.hub.resolve_directory`)."""
-    from thermogen.hub import resolve_directory
-
-    return resolve_directory(name_or_path, **hub_kwargs)
