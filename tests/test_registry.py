@@ -137,3 +137,23 @@ def test_unknown_kind_and_name() -> None:
     with pytest.raises(PluginError, match="unknown sampler 'nope'"):
         registry.get("samplers", "nope")
     assert isinstance(PluginError("x"), LookupError)
+
+
+def test_installed_plugin_schedule_drives_a_sampler_loop(installed_plugins: Path) -> None:
+    from thermogen.samplers import DDIMSampler
+    from thermogen.testing import GaussianMixture, NoisyMixturePredictor
+
+    mixture = GaussianMixture(
+        torch.tensor([[-2.0, 0.0], [2.0, 0.0]]), torch.tensor([0.3, 0.3]), torch.tensor([0.5, 0.5])
+    )
+    schedule = thermogen.NoiseSchedule.from_config({"_class_name": "sigmoid"})
+    generator = torch.Generator().manual_seed(0)
+    x_T = torch.randn(2000, 2, generator=generator, dtype=torch.float64)
+    out = DDIMSampler(spacing="uniform").sample(
+        NoisyMixturePredictor(mixture), x_T, 50, schedule, generator=generator, progress=False
+    )
+    samples = out.pred_original_sample
+    assert torch.isfinite(samples).all()
+    left = (samples[:, 0] < 0).double().mean()
+    assert abs(float(left) - 0.5) < 0.05  # both modes, in the right proportion
+    assert float((samples[:, 0].abs() - 2.0).abs().median()) < 0.3
