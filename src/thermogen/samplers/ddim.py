@@ -37,9 +37,8 @@ from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
-    check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
+from thermogen.samplers.spacing import FinalTime, Spacing
 from thermogen.samplers.thresholding import check_x0_options, process_x0
 
 
@@ -78,17 +77,12 @@ class DDIMSampler(DiffusionSampler):
     ) -> None:
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not (math.isfinite(eta) and eta >= 0):
             raise ConfigError(f"eta={eta!r}; expected a finite number >= 0")
-        check_spacing(spacing, final_time, steps_offset)
-        check_prediction_type(prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         self.eta = float(eta)
-        self.spacing = spacing
-        self.prediction_type = prediction_type
         self.clip_sample = clip_sample
         self.dynamic_threshold = dynamic_threshold
         self.sample_max_value = sample_max_value
-        self.final_time = final_time
-        self.steps_offset = steps_offset
 
     def step(
         self,

@@ -28,9 +28,8 @@ from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
-    check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
+from thermogen.samplers.spacing import FinalTime, Spacing
 from thermogen.samplers.thresholding import check_x0_options, process_x0
 
 VarianceType = Literal["fixed_small", "fixed_large"]
@@ -62,19 +61,14 @@ class DDPMSampler(DiffusionSampler):
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
     ) -> None:
-        check_spacing(spacing, final_time, steps_offset)
-        check_prediction_type(prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if variance_type not in ("fixed_small", "fixed_large"):
             raise ConfigError(f"variance_type={variance_type!r}; expected 'fixed_small' or 'fixed_large'")
-        self.spacing = spacing
-        self.prediction_type = prediction_type
         self.variance_type = variance_type
         self.clip_sample = clip_sample
         self.dynamic_threshold = dynamic_threshold
         self.sample_max_value = sample_max_value
-        self.final_time = final_time
-        self.steps_offset = steps_offset
 
     def step(
         self,

@@ -38,7 +38,7 @@ from torch import Tensor
 from thermogen.errors import ConfigError
 from thermogen.interfaces import NoisePredictor, NoiseSchedule, Sampler
 from thermogen.samplers.callbacks import Callback, StepInfo, apply_callback
-from thermogen.samplers.spacing import FinalTime, Spacing, timestep_grid
+from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing, timestep_grid
 
 PredictionType = Literal["epsilon", "sample", "v"]
 PREDICTION_TYPES = ("epsilon", "sample", "v")
@@ -103,6 +103,17 @@ class DiffusionSampler(Sampler):
     _host_rates: dict[float, tuple[float, float]] | None = None
     host_times: tuple[float, ...] = ()
     """The grid of the last :meth:`set_timesteps` as Python floats (for host-side decisions such as the last step)."""
+
+    def set_grid_options(
+        self, spacing: Spacing, final_time: FinalTime, steps_offset: int, prediction_type: PredictionType
+    ) -> None:
+        """Validate and store the options every diffusion sampler shares (call from ``__init__``)."""
+        check_spacing(spacing, final_time, steps_offset)
+        check_prediction_type(prediction_type)
+        self.spacing = spacing
+        self.final_time = final_time
+        self.steps_offset = steps_offset
+        self.prediction_type = prediction_type
 
     def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
         """The float64 times to visit, (num_steps + 1,), decreasing, from the start to the end time.

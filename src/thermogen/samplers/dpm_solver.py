@@ -50,9 +50,8 @@ from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
-    check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
+from thermogen.samplers.spacing import FinalTime, Spacing
 from thermogen.samplers.thresholding import check_x0_options, process_x0
 
 LOWER_ORDER_FINAL_BELOW = 15
@@ -95,19 +94,14 @@ class DPMSolverPP2M(DiffusionSampler):
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
     ) -> None:
-        check_spacing(spacing, final_time, steps_offset)
-        check_prediction_type(prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if not isinstance(lower_order_final, bool):
             raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
-        self.spacing = spacing
-        self.prediction_type = prediction_type
         self.lower_order_final = lower_order_final
         self.clip_sample = clip_sample
         self.dynamic_threshold = dynamic_threshold
         self.sample_max_value = sample_max_value
-        self.final_time = final_time
-        self.steps_offset = steps_offset
         self.history: list[tuple[float, Tensor]] = []  # (lambda, x0^), oldest first
 
     def reset(self) -> None:

@@ -28,9 +28,8 @@ from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
-    check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
+from thermogen.samplers.spacing import FinalTime, Spacing
 
 
 def ancestral_sigmas(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> tuple[float, float]:
@@ -64,13 +63,8 @@ class EulerSampler(DiffusionSampler):
     ) -> None:
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
             raise ConfigError(f"eta={eta!r}; expected a number in [0, 1]")
-        check_spacing(spacing, final_time, steps_offset)
-        check_prediction_type(prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
         self.eta = float(eta)
-        self.spacing = spacing
-        self.prediction_type = prediction_type
-        self.final_time = final_time
-        self.steps_offset = steps_offset
 
     def step(
         self,

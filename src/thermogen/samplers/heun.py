@@ -28,9 +28,8 @@ from thermogen.samplers.diffusion_base import (
     DiffusionSampler,
     DiffusionStepOutput,
     PredictionType,
-    check_prediction_type,
 )
-from thermogen.samplers.spacing import FinalTime, Spacing, check_spacing
+from thermogen.samplers.spacing import FinalTime, Spacing
 
 
 class HeunSampler(DiffusionSampler):
@@ -53,12 +52,7 @@ class HeunSampler(DiffusionSampler):
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
     ) -> None:
-        check_spacing(spacing, final_time, steps_offset)
-        check_prediction_type(prediction_type)
-        self.spacing = spacing
-        self.prediction_type = prediction_type
-        self.final_time = final_time
-        self.steps_offset = steps_offset
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
 
     @property
     def model_evaluations_per_step(self) -> int:
