@@ -45,9 +45,16 @@ def make_pipeline(dataset: Blobs) -> DiffusionPipeline:
     )
 
 
-def config(steps: int) -> DiffusionTrainingConfig:
+def config(steps: int, **overrides: object) -> DiffusionTrainingConfig:
     return DiffusionTrainingConfig(
-        steps=steps, batch_size=16, log_every=2, checkpoint_every=3, sample_every=100, sample_images=4, sample_steps=2
+        steps=steps,
+        batch_size=16,
+        log_every=2,
+        checkpoint_every=3,
+        sample_every=100,
+        sample_images=4,
+        sample_steps=2,
+        **overrides,  # type: ignore[arg-type]
     )
 
 
@@ -164,3 +171,29 @@ def test_ema_warmup_forgets_the_initialisation() -> None:
         constant.update(model, update)
     assert float(warm.model.weight) > 0.99  # the average has caught up with the new weights
     assert float(constant.model.weight) == pytest.approx(1 - 0.999**200, rel=1e-4)
+
+
+def test_a_decay_started_at_the_resume_step_equals_one_run_with_that_schedule(tmp_path: Path) -> None:
+    data = Blobs()
+    decaying = {"lr_decay": "cosine", "lr_decay_start": 3, "lr_final_ratio": 0.1}
+    straight = DiffusionTrainer(make_pipeline(data), data, tmp_path / "a", config(6, **decaying))
+    straight.train(progress=False)
+    constant = DiffusionTrainer(make_pipeline(data), data, tmp_path / "c", config(6))
+    constant.train(progress=False)
+
+    DiffusionTrainer(make_pipeline(data), data, tmp_path / "b", config(3)).train(progress=False)
+    checkpoint = Pipeline.from_pretrained(tmp_path / "b" / "checkpoint" / "pipeline")
+    resumed = DiffusionTrainer(checkpoint, data, tmp_path / "b", config(6, **decaying))
+    resumed.load_checkpoint()
+    resumed.train(progress=False)
+
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    # steps 0-3 at 1e-3; then cos falls to 0.75 and 0.25 of the way: 0.1 + 0.9 * that (means over 2 steps)
+    assert rates == pytest.approx([1e-3, 1e-3, 1e-3 * (0.1 + 0.9 * (0.75 + 0.25) / 2)])
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+    changed = [
+        not torch.allclose(a.float(), b.float(), atol=1e-6)
+        for a, b in zip(straight.model.state_dict().values(), constant.model.state_dict().values())
+    ]
+    assert any(changed)

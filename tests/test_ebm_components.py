@@ -69,11 +69,24 @@ class Quadratic(EnergyModel):
 def book_network(model: EnergyCNN) -> nn.Sequential:
     """The book's Keras network, layer for layer, carrying ``model``'s weights; outputs f = -E."""
     convs = [
-        nn.Conv2d(1, 16, 5, 2, 2), nn.Conv2d(16, 32, 3, 2, 1), nn.Conv2d(32, 64, 3, 2, 1), nn.Conv2d(64, 64, 3, 2, 1)
+        nn.Conv2d(1, 16, 5, 2, 2),
+        nn.Conv2d(16, 32, 3, 2, 1),
+        nn.Conv2d(32, 64, 3, 2, 1),
+        nn.Conv2d(64, 64, 3, 2, 1),
     ]
     net = nn.Sequential(
-        convs[0], nn.SiLU(), convs[1], nn.SiLU(), convs[2], nn.SiLU(), convs[3], nn.SiLU(),
-        nn.Flatten(), nn.Linear(256, 64), nn.SiLU(), nn.Linear(64, 1),
+        convs[0],
+        nn.SiLU(),
+        convs[1],
+        nn.SiLU(),
+        convs[2],
+        nn.SiLU(),
+        convs[3],
+        nn.SiLU(),
+        nn.Flatten(),
+        nn.Linear(256, 64),
+        nn.SiLU(),
+        nn.Linear(64, 1),
     )
     with torch.no_grad():
         for mine, theirs in zip(model.convs, convs):
@@ -198,8 +211,14 @@ def test_energy_cnn_save_load_round_trip(tmp_path) -> None:
 
 
 def book_langevin_reference(
-    f, x: torch.Tensor, steps: int, generator: torch.Generator, step_size: float = 10.0,
-    noise: float = 0.005, grad_clip: float | None = 0.03, clip: tuple[float, float] | None = (-1.0, 1.0),
+    f,
+    x: torch.Tensor,
+    steps: int,
+    generator: torch.Generator,
+    step_size: float = 10.0,
+    noise: float = 0.005,
+    grad_clip: float | None = 0.03,
+    clip: tuple[float, float] | None = (-1.0, 1.0),
     noise_scales: list[float] | None = None,
 ) -> list[torch.Tensor]:
     """The book's ``generate_samples`` on the output f = -E: every state after each step."""
@@ -418,8 +437,11 @@ def mixture_truth() -> dict:
     g = torch.Generator().manual_seed(0)
     n = 1000
     floor = [
-        sliced_wasserstein(MIXTURE.sample(n, g, torch.float64), MIXTURE.sample(n, g, torch.float64),
-                           generator=torch.Generator().manual_seed(i))
+        sliced_wasserstein(
+            MIXTURE.sample(n, g, torch.float64),
+            MIXTURE.sample(n, g, torch.float64),
+            generator=torch.Generator().manual_seed(i),
+        )
         for i in range(4)
     ]
     reference = MIXTURE.sample(n, g, torch.float64)
@@ -473,8 +495,14 @@ def test_sampler_config_round_trip(name: str, sampler: Sampler) -> None:
 
 def test_sgld_defaults_are_the_books() -> None:
     assert SGLDSampler().config == {
-        "steps": 60, "step_size": 10.0, "noise_std": 0.005, "grad_clip": 0.03, "sample_clip": [-1.0, 1.0],
-        "form": "book", "temperature": 1.0, "final_noise_scale": 1.0,
+        "steps": 60,
+        "step_size": 10.0,
+        "noise_std": 0.005,
+        "grad_clip": 0.03,
+        "sample_clip": [-1.0, 1.0],
+        "form": "book",
+        "temperature": 1.0,
+        "final_noise_scale": 1.0,
     }
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from thermogen.training.lr_schedule import LR_DECAYS
+
 if TYPE_CHECKING:
     from thermogen.training.loop import TrainingLoop
 
@@ -74,6 +76,11 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         "--mixed-precision", action="store_true", help="bf16 autocast of the training forward pass (GPU runs)"
     )
     parser.add_argument("--no-progress", action="store_true")
+    rates = parser.add_argument_group("learning-rate schedule (a function of the step, so resumes stay exact)")
+    rates.add_argument("--lr-warmup-steps", type=int, default=0, help="linear warm-up over this many steps")
+    rates.add_argument("--lr-decay", choices=LR_DECAYS, default="none", help="decay after --lr-decay-start")
+    rates.add_argument("--lr-decay-start", type=int, default=0, help="step at which the decay begins")
+    rates.add_argument("--lr-final-ratio", type=float, default=0.0, help="final rate as a fraction of --lr")
 
 
 def _int_list(text: str) -> list[int]:
@@ -138,6 +145,10 @@ def run_diffusion(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
+        lr_decay=args.lr_decay,
+        lr_decay_start=args.lr_decay_start,
+        lr_final_ratio=args.lr_final_ratio,
+        lr_warmup_steps=args.lr_warmup_steps,
         ema_decay=args.ema,
         ema_warmup=not args.no_ema_warmup,
         loss=args.loss,
@@ -188,6 +199,10 @@ def run_ebm(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         alpha=args.alpha,
+        lr_decay=args.lr_decay,
+        lr_decay_start=args.lr_decay_start,
+        lr_final_ratio=args.lr_final_ratio,
+        lr_warmup_steps=args.lr_warmup_steps,
         langevin_steps=args.langevin_steps,
         seed=args.seed,
         log_every=args.log_every,

@@ -113,9 +113,7 @@ class EnergyCNN(EnergyModel):
         if x.shape[1] != self.in_channels:
             raise ValueError(f"image has {x.shape[1]} channels, model expects {self.in_channels}")
         if tuple(x.shape[2:]) != (self.image_size, self.image_size):
-            raise ValueError(
-                f"image is {x.shape[2]}x{x.shape[3]}, model expects {self.image_size}x{self.image_size}"
-            )
+            raise ValueError(f"image is {x.shape[2]}x{x.shape[3]}, model expects {self.image_size}x{self.image_size}")
 
     def negative_energy(self, x: Tensor) -> Tensor:
         """The book's network output ``f(x) = -E(x)``: (B, C, H, W) -> (B,), higher = more likely."""
@@ -158,8 +156,17 @@ class EnergyCNN(EnergyModel):
                 grad = stride2_input_grad(grad, weight, self._phase_index, x.shape[-2:])
             else:
                 grad = torch.ops.aten.convolution_backward(
-                    grad, inputs[i], weight, None, (STRIDE, STRIDE), (PADDING, PADDING), (1, 1),
-                    False, (0, 0), 1, (True, False, False),
+                    grad,
+                    inputs[i],
+                    weight,
+                    None,
+                    (STRIDE, STRIDE),
+                    (PADDING, PADDING),
+                    (1, 1),
+                    False,
+                    (0, 0),
+                    1,
+                    (True, False, False),
                 )[0]
         return -f, grad
 

@@ -3,7 +3,8 @@
 Each step: normalise a batch x_0, draw t ~ U(0, 1) and eps ~ N(0, I) per image,
 form x_t = signal_rate(t) x_0 + noise_rate(t) eps, and regress the network's
 prediction at noise level noise_rate(t) onto eps (mean absolute error, as the
-book; MSE as an option). AdamW (lr 1e-3, weight decay 1e-4); an EMA copy of
+book; MSE as an option). AdamW (lr 1e-3, weight decay 1e-4; optional warm-up and
+cosine/linear decay, see :class:`~thermogen.training.lr_schedule.LearningRateSchedule`); an EMA copy of
 all weights and buffers (decay 0.999, with a warm-up so that short runs do not
 keep the untrained initialisation; see :class:`thermogen.training.ema.EMA`) is
 what the saved pipeline samples with.
@@ -121,10 +122,11 @@ class DiffusionTrainer(TrainingLoop):
         loss = self.loss_on(images, self.step_generator(per_process=False))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        rate = self.set_learning_rate(self.optimizer)
         self.optimizer.step()
         self.ema.update(self.model, update=self.step)
         self.step += 1
-        return {"loss": loss.detach()}
+        return {"loss": loss.detach(), "lr": torch.tensor(rate)}
 
     def check(self, means: dict[str, float]) -> None:
         if not math.isfinite(means["loss"]):
@@ -168,7 +170,6 @@ class DiffusionTrainer(TrainingLoop):
         try:
             self.model.load_state_dict(state["model"])  # type: ignore[arg-type]
             self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
-            self.restore_learning_rate(self.optimizer, self.config.learning_rate)
             self.step = int(state["step"])  # type: ignore[call-overload]
         except (KeyError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"{root} does not match this model or optimizer: {exc}") from exc

@@ -123,6 +123,7 @@ class EBMTrainer(TrainingLoop):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        rate = self.set_learning_rate(self.optimizer)
         self.optimizer.step()
         self.step += 1
         return {
@@ -131,6 +132,7 @@ class EBMTrainer(TrainingLoop):
             "cdiv": cdiv.detach(),
             "real": real_energy.detach().mean(),
             "fake": fake_energy.detach().mean(),
+            "lr": torch.tensor(rate),
         }
 
     def check(self, means: dict[str, float]) -> None:
@@ -193,7 +195,6 @@ class EBMTrainer(TrainingLoop):
         try:
             load_module_state(self.model, root / PIPELINE_DIR / "energy_model" / "model.safetensors")
             self.optimizer.load_state_dict(state["optimizer"])
-            self.restore_learning_rate(self.optimizer, self.config.learning_rate)
             self.step = int(state["step"])
             buffers = state["buffers"]
             self.buffer.load_state_tensors(buffers[self.context.rank % len(buffers)], source=str(root))

@@ -12,6 +12,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -20,13 +21,20 @@ from torch.utils.data import Dataset
 from thermogen.training.batches import EpochBatches
 from thermogen.training.distributed import ProcessContext
 from thermogen.training.log import TrainingLog
+from thermogen.training.lr_schedule import LearningRateSchedule
 
 CHECKPOINT_DIR = "checkpoint"
 
 
 @dataclass
 class LoopConfig:
-    """What every trainer's config has (batch per process)."""
+    """What every trainer's config has (batch per process).
+
+    The learning rate follows :class:`~thermogen.training.lr_schedule.LearningRateSchedule`:
+    ``lr_warmup_steps`` of linear warm-up, then ``learning_rate`` until
+    ``lr_decay_start``, then a ``lr_decay`` ("none", "cosine" or "linear") down to
+    ``lr_final_ratio * learning_rate`` at ``steps``.
+    """
 
     steps: int = 2000
     batch_size: int = 64
@@ -34,12 +42,29 @@ class LoopConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     sample_every: int = 500
+    learning_rate: float = 1e-3
+    lr_decay: Literal["none", "cosine", "linear"] = "none"
+    lr_decay_start: int = 0
+    lr_final_ratio: float = 0.0
+    lr_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "sample_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r}; expected a positive integer")
+        self.learning_rate_schedule()  # validates the learning-rate fields
+
+    def learning_rate_schedule(self) -> LearningRateSchedule:
+        """The learning rate per step that these fields describe."""
+        return LearningRateSchedule(
+            base=self.learning_rate,
+            total_steps=self.steps,
+            decay=self.lr_decay,
+            decay_start=self.lr_decay_start,
+            final_ratio=self.lr_final_ratio,
+            warmup_steps=self.lr_warmup_steps,
+        )
 
 
 class TrainingLoop(ABC):
@@ -62,6 +87,7 @@ class TrainingLoop(ABC):
             world_size=context.world_size,
         )
         self.step = 0
+        self.learning_rates = config.learning_rate_schedule()
         self.log = TrainingLog(self.out_dir / "log.jsonl", enabled=context.is_main)
 
     @property
@@ -128,7 +154,10 @@ class TrainingLoop(ABC):
         generator.manual_seed((self.config.seed * 1_000_003 + rank) * 1_000_000_007 + self.step)
         return generator
 
-    def restore_learning_rate(self, optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
-        """After loading an optimizer's state: the configured rate wins, so a resume can lower it."""
+    def set_learning_rate(self, optimizer: torch.optim.Optimizer) -> float:
+        """Set every parameter group's rate for the current step (the configured schedule wins over a
+        loaded optimizer state, so a resume can change it); returns the rate."""
+        rate = self.learning_rates.rate(self.step)
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate
+            group["lr"] = rate
+        return rate
