@@ -20,7 +20,7 @@ def register(commands: Any) -> None:
     kinds = train.add_subparsers(dest="model_kind", metavar="KIND", required=True)
 
     diffusion = kinds.add_parser("diffusion", help="denoising diffusion (U-Net noise predictor, EMA)")
-    _data_arguments(diffusion)
+    data_arguments(diffusion)
     diffusion.add_argument("--steps", type=int, default=2000, help="optimizer steps in total")
     diffusion.add_argument("--batch-size", type=int, default=64, help="images per step and process")
     diffusion.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
@@ -43,7 +43,7 @@ def register(commands: Any) -> None:
     diffusion.set_defaults(run=run_diffusion)
 
     ebm = kinds.add_parser("ebm", help="energy-based model by contrastive divergence with a replay buffer")
-    _data_arguments(ebm)
+    data_arguments(ebm)
     ebm.add_argument("--epochs", type=float, default=1.0, help="passes over the data (fractions allowed)")
     ebm.add_argument("--batch-size", type=int, default=128)
     ebm.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
@@ -58,7 +58,8 @@ def register(commands: Any) -> None:
     ebm.set_defaults(run=run_ebm)
 
 
-def _data_arguments(parser: argparse.ArgumentParser) -> None:
+def data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dataset, --data-dir, --image-size, --channels, --center-crop (read by :func:`load_dataset`)."""
     parser.add_argument("--dataset", choices=("mnist", "folder"), default="mnist")
     parser.add_argument("--data-dir", help="MNIST folder (default: $THERMOGEN_MNIST_DIR or download) or image folder")
     parser.add_argument("--image-size", type=int, default=32)
