@@ -3,7 +3,8 @@
     python examples/bundle_pretrained.py ddim-mnist runs/ddim-mnist \
         --command "thermogen train diffusion ..." [--results docs/results.json]
 
-The pipeline is read from RUN/checkpoint/pipeline and written with save_pretrained
+The pipeline is read from RUN/checkpoint/pipeline (or --pipeline DIR, e.g. the output of
+``thermogen recalibrate-bn``) and written with save_pretrained
 (the Hub layout); the card gives the training command, the data, the number of
 steps, the wall time measured from RUN/log.jsonl and the metrics of
 examples/make_results.py when a results file is given.
@@ -55,13 +56,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="bundled name, e.g. ddim-mnist")
     parser.add_argument("run", type=Path, help="training output directory")
+    parser.add_argument("--pipeline", type=Path, help="pipeline to ship (default: RUN/checkpoint/pipeline)")
     parser.add_argument("--command", required=True, help="the exact training command")
     parser.add_argument("--description", default="")
     parser.add_argument("--notes", default="", help="extra text for the training section")
     parser.add_argument("--results", type=Path, default=None, help="docs/results.json of make_results.py")
     args = parser.parse_args()
 
-    pipeline = Pipeline.from_pretrained(args.run / "checkpoint" / "pipeline")
+    pipeline = Pipeline.from_pretrained(args.pipeline or args.run / "checkpoint" / "pipeline")
     steps = int(load_checkpoint_state(args.run / "checkpoint")["step"])
     log = [entry for entry in read_log(args.run / "log.jsonl") if entry["step"] <= steps]
     hours = active_seconds(log) / 3600 if log else 0.0
