@@ -45,7 +45,8 @@ def metrics_for(name: str, results: dict[str, Any]) -> dict[str, str]:
 
     if name.startswith("ddim") and "ddim" in results:
         r = results["ddim"]
-        return {"DDIM, 20 steps": fmt(r["headline"]), "real-data floor": fmt(r["headline_floor"])}
+        compared = {f"DDIM, 20 steps, {label}": fmt(m) for label, m in r.get("compared", {}).items()}
+        return {"DDIM, 20 steps": fmt(r["headline"]), **compared, "real-data floor": fmt(r["headline_floor"])}
     if name.startswith("ebm") and "ebm" in results:
         r = results["ebm"]
         return {"1000-step chains from noise": fmt(r["chains_1000"]), "real-data floor": fmt(r["floor"])}

@@ -3,6 +3,7 @@
     python examples/make_results.py [--ddim thermogen/ddim-mnist] [--ebm thermogen/ebm-mnist]
         [--ddim-log runs/ddim-mnist/log.jsonl] [--ebm-log runs/ebm-mnist/log.jsonl]
         [--n 1000] [--headline-n 2000] [--data-dir /path/to/mnist] [--threads 2]
+        [--compare "before BN recalibration=runs/ddim-mnist/checkpoint/pipeline"]
 
 Writes docs/img/*.png, docs/results.json and docs/results.md: sample grids of both
 pipelines, the Langevin snapshot strip, the DDIM steps sweep with metrics per step
@@ -128,9 +129,16 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
         "floor": floor,
         "headline_floor": headline_floor,
         "headline": headline,
+        "compared": {},
         "sweep": {},
         "samplers": {},
     }
+    compared_rows = []
+    for label, other in args.compare:
+        m, s = timed_metrics(DiffusionPipeline.from_pretrained(other), args.headline_n, 20, 1, args.data_dir)
+        results["ddim"]["compared"][label] = {**m, "pipeline": other, "seconds": s}
+        compared_rows.append(metrics_row(f"{label} (`{other}`)", m, s))
+        print(f"{label}: {m}")
     for steps in SWEEP_STEPS:
         m, s = timed_metrics(pipe, args.n, steps, 2, args.data_dir)
         results["ddim"]["sweep"][steps] = {**m, "seconds": s}
@@ -164,6 +172,7 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
         "| | FD | KID | confident (>= 0.9) | class entropy | seconds |",
         "| --- | --- | --- | --- | --- | --- |",
         metrics_row("DDIM, 20 steps", card["headline"], headline_s),
+        *compared_rows,
         metrics_row("real training images (floor)", card["headline_floor"]),
         "",
         "Goals: "
@@ -273,6 +282,13 @@ def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[s
     ]
 
 
+def _labelled(text: str) -> tuple[str, str]:
+    label, sep, pipeline = text.partition("=")
+    if not sep or not label or not pipeline:
+        raise argparse.ArgumentTypeError(f"{text!r}; expected LABEL=PIPELINE")
+    return label, pipeline
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ddim", default="thermogen/ddim-mnist")
@@ -285,6 +301,14 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $THERMOGEN_MNIST_DIR)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-ebm", action="store_true")
+    parser.add_argument(
+        "--compare",
+        type=_labelled,
+        action="append",
+        default=[],
+        metavar="LABEL=PIPELINE",
+        help="another diffusion pipeline for the 20-step table (same seed and N), e.g. before a change",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     IMG.mkdir(parents=True, exist_ok=True)
