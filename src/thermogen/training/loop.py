@@ -155,8 +155,10 @@ class TrainingLoop(ABC):
         return generator
 
     def set_learning_rate(self, optimizer: torch.optim.Optimizer) -> float:
-        """Set every parameter group's rate for the current step (the configured schedule wins over a
-        loaded optimizer state, so a resume can change it); returns the rate."""
+        """Set every parameter group's rate for the current step and return it.
+
+        The configured schedule wins over a loaded optimizer state, so a resume can change it.
+        """
         rate = self.learning_rates.rate(self.step)
         for group in optimizer.param_groups:
             group["lr"] = rate
