@@ -9,8 +9,10 @@ noisy training batches, drawn exactly as in training (t ~ U(0, 1), eps ~ N(0, I)
 and sets every running mean and variance to the plain average over those
 batches (``momentum=None``). Nothing else changes: no parameter is touched.
 
-On the bundled MNIST U-Net this lowered the Fréchet distance of DDIM-20 samples
-(see the model card of ``thermogen/ddim-mnist``).
+Measured on the bundled MNIST U-Net (DDIM, 20 steps): at step 6,750 of a
+constant-rate run it lowered the Fréchet distance from 84.1 to 77.3 (N = 500);
+after the cosine learning-rate decay to step 13,500 it changed nothing beyond
+noise (84.2 before, 86.0 after, N = 2000; see the model card).
 """
 
 from __future__ import annotations
