@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import TensorDataset
 
 from thermogen.cli import main
 from thermogen.models.unet import UNet
@@ -25,17 +26,6 @@ def make_pipeline(norm: str = "batch") -> tuple[DiffusionPipeline, torch.Tensor]
     torch.nn.init.normal_(model.head.weight)  # the zero-initialised head would hide every difference
     pipeline = DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(), Normalizer.fit(images))
     return pipeline, images
-
-
-class Images(torch.utils.data.Dataset):
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 def test_running_statistics_are_the_average_of_the_batch_statistics() -> None:
@@ -57,7 +47,7 @@ def test_running_statistics_are_the_average_of_the_batch_statistics() -> None:
 
     handles = [layer.register_forward_pre_hook(recorder(i)) for i, layer in enumerate(layers)]
     parameters = {name: p.clone() for name, p in model.named_parameters()}
-    assert recalibrate_batch_norm(pipeline, Images(images), batches=5, batch_size=32) == len(layers)
+    assert recalibrate_batch_norm(pipeline, TensorDataset(images), batches=5, batch_size=32) == len(layers)
     for handle in handles:
         handle.remove()
 
@@ -93,7 +83,7 @@ def test_after_recalibration_eval_mode_matches_large_batch_train_mode() -> None:
         return float((evaluated - batch_stats).abs().mean() / batch_stats.abs().mean())
 
     before = gap()
-    recalibrate_batch_norm(pipeline, Images(images), batches=40, batch_size=64)
+    recalibrate_batch_norm(pipeline, TensorDataset(images), batches=40, batch_size=64)
     after = gap()
     assert after < 0.05 < before
 
@@ -101,10 +91,10 @@ def test_after_recalibration_eval_mode_matches_large_batch_train_mode() -> None:
 def test_group_norm_models_are_left_alone_and_bad_counts_are_named() -> None:
     pipeline, images = make_pipeline(norm="group")
     state = {k: v.clone() for k, v in pipeline.model.state_dict().items()}
-    assert recalibrate_batch_norm(pipeline, Images(images)) == 0
+    assert recalibrate_batch_norm(pipeline, TensorDataset(images)) == 0
     assert all(torch.equal(v, state[k]) for k, v in pipeline.model.state_dict().items())
     with pytest.raises(ValueError, match="batches=0; expected a positive integer"):
-        recalibrate_batch_norm(pipeline, Images(images), batches=0)
+        recalibrate_batch_norm(pipeline, TensorDataset(images), batches=0)
 
 
 def test_cli_writes_a_recalibrated_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

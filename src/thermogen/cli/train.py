@@ -84,6 +84,16 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     rates.add_argument("--lr-final-ratio", type=float, default=0.0, help="final rate as a fraction of --lr")
 
 
+def _lr_schedule_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``lr_*`` fields of a trainer config from the ``--lr-*`` flags."""
+    return {
+        "lr_decay": args.lr_decay,
+        "lr_decay_start": args.lr_decay_start,
+        "lr_final_ratio": args.lr_final_ratio,
+        "lr_warmup_steps": args.lr_warmup_steps,
+    }
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v]
@@ -146,10 +156,7 @@ def run_diffusion(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
-        lr_decay=args.lr_decay,
-        lr_decay_start=args.lr_decay_start,
-        lr_final_ratio=args.lr_final_ratio,
-        lr_warmup_steps=args.lr_warmup_steps,
+        **_lr_schedule_fields(args),
         ema_decay=args.ema,
         ema_warmup=not args.no_ema_warmup,
         loss=args.loss,
@@ -200,10 +207,7 @@ def run_ebm(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         alpha=args.alpha,
-        lr_decay=args.lr_decay,
-        lr_decay_start=args.lr_decay_start,
-        lr_final_ratio=args.lr_final_ratio,
-        lr_warmup_steps=args.lr_warmup_steps,
+        **_lr_schedule_fields(args),
         langevin_steps=args.langevin_steps,
         seed=args.seed,
         log_every=args.log_every,
