@@ -1,9 +1,9 @@
-"""The diffusion training-recipe ablation: one arm per change, the same wall-clock budget each.
+"""The diffusion training-recipe ablation: one arm per change, the same CPU budget each.
 
     python examples/diffusion_ablation.py [--minutes 15] [--threads 1] [--n 2000] [--out runs/ablation]
         [--table docs/ablation.md] [--data-dir /path/to/mnist]
 
-Each arm is ``thermogen train diffusion ... --time-budget-minutes M --resume`` in
+Each arm is ``thermogen train diffusion ... --cpu-budget-minutes M --resume`` in
 ``OUT/ARM`` (same seed, batch 64, constant learning rate 1e-3 after 100 warm-up steps),
 then ``thermogen evaluate OUT/ARM/checkpoint/pipeline --n N`` (DDIM, 20 steps) and a
 64-image grid ``OUT/ARM/grid.png``. Arms add one change at a time:
@@ -59,7 +59,7 @@ def run_arm(name: str, out: Path, minutes: float, threads: int, n: int, data_dir
     if not (folder / "trained").exists():
         thermogen(
             "train", "diffusion", *ARMS[name], *BASE, *data, "--threads", str(threads),
-            "--time-budget-minutes", str(minutes), "--out", str(folder), "--resume",
+            "--cpu-budget-minutes", str(minutes), "--out", str(folder), "--resume",
         )  # fmt: skip
         (folder / "trained").write_text("")
     pipeline = str(folder / "checkpoint" / "pipeline")
@@ -73,7 +73,7 @@ def run_arm(name: str, out: Path, minutes: float, threads: int, n: int, data_dir
 
 def table(rows: list[dict[str, object]], minutes: float, n: int) -> str:
     out = [
-        f"Same budget per arm: {minutes:g} minutes of wall time on one CPU thread, seed 0, batch 64; "
+        f"Same budget per arm: {minutes:g} minutes of CPU time (one thread), seed 0, batch 64; "
         f"DDIM 20 steps, N = {n} (`thermogen evaluate`).",
         "",
         "| arm | steps trained | FD | confident | class entropy | KID |",

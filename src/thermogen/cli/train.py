@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,11 +94,18 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         "--mixed-precision", action="store_true", help="bf16 autocast of the training forward pass (GPU runs)"
     )
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument(
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
         "--time-budget-minutes",
         type=float,
         default=None,
         help="stop (with a checkpoint) after this much wall time; --resume continues",
+    )
+    budget.add_argument(
+        "--cpu-budget-minutes",
+        type=float,
+        default=None,
+        help="stop (with a checkpoint) after this much CPU time of this process (fair budgets on a shared machine)",
     )
     rates = parser.add_argument_group("learning-rate schedule (a function of the step, so resumes stay exact)")
     rates.add_argument("--lr-warmup-steps", type=int, default=0, help="linear warm-up over this many steps")
@@ -285,10 +293,12 @@ def _train(
         trainer.load_checkpoint()
         if trainer.context.is_main:
             print(f"resumed from {checkpoint} at step {trainer.step}")
-    budget = args.time_budget_minutes
+    budget, clock = args.time_budget_minutes, time.perf_counter
+    if args.cpu_budget_minutes is not None:
+        budget, clock = args.cpu_budget_minutes, time.process_time
     if budget is not None and not budget > 0:
-        raise ValueError(f"--time-budget-minutes {budget}; expected a positive number of minutes")
-    trainer.train(progress=not args.no_progress, time_budget_s=None if budget is None else 60.0 * budget)
+        raise ValueError(f"time budget of {budget} minutes; expected a positive number of minutes")
+    trainer.train(progress=not args.no_progress, time_budget_s=None if budget is None else 60.0 * budget, clock=clock)
     if trainer.context.is_main:
         print(f"done: {trainer.step} steps; pipeline in {checkpoint / PIPELINE_DIR}")
     return 0
