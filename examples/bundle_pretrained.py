@@ -62,6 +62,11 @@ def main() -> None:
     parser.add_argument("--description", default="")
     parser.add_argument("--notes", default="", help="extra text for the training section")
     parser.add_argument("--results", type=Path, default=None, help="docs/results.json of make_results.py")
+    parser.add_argument(
+        "--data",
+        default="MNIST training set (60,000 images), padded from 28 to 32 pixels (the book's preprocessing).",
+        help="the data section of the card",
+    )
     args = parser.parse_args()
 
     pipeline = Pipeline.from_pretrained(args.pipeline or args.run / "checkpoint" / "pipeline")
@@ -77,7 +82,7 @@ def main() -> None:
         description=args.description,
         training_command=args.command,
         training_notes=notes,
-        data="MNIST training set (60,000 images), padded from 28 to 32 pixels (the book's preprocessing).",
+        data=args.data,
         metrics=metrics_for(args.name, results),
         tags=["mnist", "pytorch"],
     )
