@@ -8,15 +8,15 @@ completes; the folder must then load as the previous or the new version.
 from __future__ import annotations
 
 import os
-import signal
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from fault_injection import memory_folder, run_killed_at
 
-from thermogen import atomic, saving
+from thermogen import atomic
 from thermogen.errors import CheckpointError, SaveTargetError
 from thermogen.interfaces import NoisePredictor
 from thermogen.models.unet import UNet
@@ -27,9 +27,6 @@ from thermogen.samplers.ddim import DDIMSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="kill tests fork")
-
-COUNTED = ("replace", "rename", "fsync", "unlink", "rmdir", "mkdir", "chmod")
-
 
 def tiny_unet(value: float) -> UNet:
     model = UNet(1, 8, widths=(4, 4), block_depth=1, embedding_dims=4)
@@ -54,38 +51,10 @@ def version_of(pipeline: DiffusionPipeline) -> float:
     return normalizer
 
 
-def run_killed_at(k: int, save: Callable[[], None], use_exchange: bool = True) -> bool:
-    """Fork a child that runs ``save`` and SIGKILLs itself before file operation ``k``; True if it died."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            count = [0]
-
-            def counted(function: Callable[..., object]) -> Callable[..., object]:
-                def wrapper(*args: object, **kwargs: object) -> object:
-                    count[0] += 1
-                    if count[0] == k:
-                        os.kill(os.getpid(), signal.SIGKILL)
-                    return function(*args, **kwargs)
-
-                return wrapper
-
-            for name in COUNTED:
-                setattr(os, name, counted(getattr(os, name)))
-            swap = counted(atomic.exchange) if use_exchange else (lambda a, b: False)
-            atomic.exchange = swap  # type: ignore[assignment]
-            saving.exchange = swap  # type: ignore[assignment]
-            save()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        assert os.WTERMSIG(status) == signal.SIGKILL
-        return True
-    assert os.WEXITSTATUS(status) == 0, "the save failed without being killed"
-    return False
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    with memory_folder(tmp_path) as folder:
+        yield folder
 
 
 def exchange_works(tmp_path: Path) -> bool:
@@ -98,29 +67,43 @@ def exchange_works(tmp_path: Path) -> bool:
         (tmp_path / "b").rmdir()
 
 
-@pytest.mark.parametrize("use_exchange", [True, False], ids=["exchange", "two-renames"])
+def unet_version(model: NoisePredictor) -> float:
+    values = {float(p.detach().flatten()[0]) for p in model.parameters()}
+    assert len(values) == 1, f"mixed versions: {values}"
+    return values.pop()
+
+
+# A pipeline (four component folders) with the atomic swap; a single component with two renames.
+KILLED_SAVES = {
+    "exchange": (True, tiny_pipeline, Pipeline, version_of),
+    "two-renames": (False, tiny_unet, NoisePredictor, unet_version),
+}
+
+
+@pytest.mark.parametrize("variant", list(KILLED_SAVES))
 def test_sigkill_at_every_file_operation_of_a_save_leaves_a_loadable_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_exchange: bool
+    scratch: Path, monkeypatch: pytest.MonkeyPatch, variant: str
 ) -> None:
-    if use_exchange and not exchange_works(tmp_path):
+    use_exchange, make, loader, version = KILLED_SAVES[variant]
+    if use_exchange and not exchange_works(scratch):
         pytest.skip("this filesystem cannot swap folders atomically")
     monkeypatch.setattr(os, "fsync", lambda fd: None)  # still a kill point; saves time on slow disks
-    target = tmp_path / "pipe"
-    tiny_pipeline(1.0).save_pretrained(target)
+    target = scratch / "saved"
+    make(1.0).save_pretrained(target)
     kills = 0
     for k in range(1, 500):
-        if not run_killed_at(k, lambda: tiny_pipeline(2.0).save_pretrained(target), use_exchange):
+        if not run_killed_at(k, lambda: make(2.0).save_pretrained(target), use_exchange):
             break
         kills += 1
         if use_exchange:
             assert target.is_dir(), f"killed before operation {k}: no folder at the target"
-        loaded = Pipeline.from_pretrained(target)  # restores the folder from a leftover if needed
-        if version_of(loaded) == 2.0:  # the kill came after the swap: start the next one from version 1
-            tiny_pipeline(1.0).save_pretrained(target)
-            assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"], f"leftovers after kill {k}"
-    assert kills > 30  # every file operation of a save was a kill point
-    assert version_of(Pipeline.from_pretrained(target)) == 2.0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]  # the completed save cleaned up
+        loaded = loader.from_pretrained(target)  # restores the folder from a leftover if needed
+        if version(loaded) == 2.0:  # the kill came after the swap: start the next one from version 1
+            make(1.0).save_pretrained(target)
+            assert sorted(p.name for p in scratch.iterdir()) == ["saved"], f"leftovers after kill {k}"
+    assert kills > 15  # every file operation of a save was a kill point
+    assert version(loader.from_pretrained(target)) == 2.0
+    assert sorted(p.name for p in scratch.iterdir()) == ["saved"]  # the completed save cleaned up
 
 
 def test_a_missing_target_is_restored_from_the_complete_leftover(tmp_path: Path) -> None:
@@ -151,7 +134,7 @@ def test_a_concurrent_reader_sees_one_complete_version_or_a_clear_error(tmp_path
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the writer
         try:
-            deadline = time.monotonic() + 2.0
+            deadline = time.monotonic() + 1.5
             n = 0
             while time.monotonic() < deadline:
                 n += 1
@@ -160,7 +143,7 @@ def test_a_concurrent_reader_sees_one_complete_version_or_a_clear_error(tmp_path
             os._exit(0)
     loads, errors = 0, 0
     try:
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             try:
                 version_of(Pipeline.from_pretrained(target))
@@ -194,7 +177,7 @@ def test_save_never_deletes_foreign_files_or_replaces_a_file(tmp_path: Path) -> 
     (saved / "extra" / "data.bin").write_bytes(b"x")
     with pytest.raises(SaveTargetError, match="extra/data.bin"):
         tiny_unet(2.0).save_pretrained(saved)
-    assert float(NoisePredictor.from_pretrained(saved).head.weight.flatten()[0]) == 1.0
+    assert unet_version(NoisePredictor.from_pretrained(saved)) == 1.0
 
 
 def test_saving_into_the_current_folder_works_and_removes_only_its_own_stale_files(

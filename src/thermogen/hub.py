@@ -21,7 +21,14 @@ from thermogen.errors import PretrainedNotFoundError
 
 BUNDLED_ORG = "thermogen"
 BUNDLED_ROOT = Path(__file__).resolve().parent / "pretrained"
-LAYOUT_PATTERNS = ("model_index.json", "README.md", "config.json", "model.safetensors", "*/config.json", "*/model.safetensors")
+LAYOUT_PATTERNS = (
+    "model_index.json",
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "*/config.json",
+    "*/model.safetensors",
+)
 """Repo files a push replaces or deletes (``*`` spans folders); everything else in the repo stays."""
 
 
