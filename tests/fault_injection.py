@@ -12,8 +12,10 @@ from pathlib import Path
 
 from thermogen import atomic, saving
 
-COUNTED = ("replace", "rename", "fsync", "unlink", "rmdir", "mkdir", "chmod")
-"""The ``os`` functions a save goes through (``shutil.rmtree`` included), plus the atomic folder swap."""
+COUNTED = ("replace", "rename", "unlink", "rmdir", "mkdir", "chmod")
+"""The ``os`` functions that change what another process sees (``shutil.rmtree`` goes through them), plus
+the atomic folder swap. A kill before an ``fsync`` leaves the same visible state as a kill after the
+operation before it, so fsyncs are not kill points of their own."""
 
 
 def run_killed_at(k: int, save: Callable[[], object], use_exchange: bool = True) -> bool:

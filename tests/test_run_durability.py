@@ -92,13 +92,13 @@ def test_sigkill_at_every_file_operation_of_a_checkpoint_save_resumes_from_a_who
         trainer.train_step()
     at_6 = flat(trainer.model)
     kills = 0
+    resumed = diffusion_trainer(out)
     for k in range(1, 500):
         if not run_killed_at(k, trainer.save_checkpoint):
             break
         kills += 1
         found = checkpoint_to_resume(out)
         assert found is not None, f"kill {k}: no checkpoint to resume from"
-        resumed = diffusion_trainer(out)
         resumed.load_checkpoint()
         expected = {3: at_3, 6: at_6}[resumed.step]
         assert torch.equal(flat(resumed.model), expected), k
