@@ -211,3 +211,14 @@ def test_loading_refuses_links_out_of_the_folder(tmp_path: Path) -> None:
     (target / "README.md").unlink()
     (target / "README.md").symlink_to(target / "model" / "config.json")  # inside the folder: fine
     assert version_of(Pipeline.from_pretrained(target)) == 1.0
+
+
+def test_leftovers_of_earlier_versions_are_cleaned_or_restored(tmp_path: Path) -> None:
+    """Earlier versions named them ``.NAME.tmp-XXXXXXXX`` / ``.NAME.old-XXXXXXXX`` (no pid)."""
+    target = tmp_path / "pipe"
+    tiny_pipeline(1.0).save_pretrained(target)
+    os.rename(target, tmp_path / ".pipe.old-ab3_x9zq")  # killed between the two renames
+    (tmp_path / ".pipe.tmp-k2m8q0pl").mkdir()  # a half-written new version
+    assert version_of(Pipeline.from_pretrained(target)) == 1.0
+    tiny_pipeline(2.0).save_pretrained(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]

@@ -35,7 +35,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-_LEFTOVER = re.compile(r"(?P<kind>tmp|new|old)-(?P<pid>\d+)-[0-9a-f]+")
+_LEFTOVER = re.compile(r"(?P<kind>tmp|new|old)-(?:(?P<pid>\d+)-[0-9a-f]+|[a-z0-9_]{8})")
+"""``tmp-PID-HEX`` and the like; ``tmp-XXXXXXXX`` / ``old-XXXXXXXX`` are leftovers of earlier
+thermogen versions (no pid: taken as dead; their ``tmp`` may be incomplete, so only ``old`` restores)."""
 
 
 @contextlib.contextmanager
@@ -115,7 +117,7 @@ def leftovers(target: str | os.PathLike[str]) -> list[tuple[str, int, Path]]:
             if entry.name.startswith(prefix):
                 match = _LEFTOVER.fullmatch(entry.name[len(prefix) :])
                 if match and entry.is_dir() and not entry.is_symlink():
-                    found.append((match["kind"], int(match["pid"]), entry))
+                    found.append((match["kind"], int(match["pid"] or 0), entry))
     return sorted(found, key=lambda item: item[2].stat().st_mtime_ns)
 
 
@@ -187,6 +189,8 @@ def _renameat2() -> Any:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # a leftover of an earlier version, which did not record its pid
+        return False
     if pid == os.getpid():
         return True
     try:
