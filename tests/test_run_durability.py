@@ -124,6 +124,11 @@ def wrong_moment(root: Path) -> None:
     save_tensors(tensors, root / STATE_TENSORS)
 
 
+def wrong_betas(root: Path) -> None:
+    path = root / STATE_JSON
+    path.write_text(path.read_text().replace('"betas",', '"betas", "fast"], ["unused",', 1))
+
+
 CRAFTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "unknown fields": (lambda r: (r / STATE_JSON).write_text('{"foo": 1}'), "field '<top>' is {'foo': 1}"),
     "bad dict": (lambda r: (r / STATE_JSON).write_text('{"__dict__": 5}'), "field '<top>' is {'__dict__': 5}"),
@@ -133,6 +138,11 @@ CRAFTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "huge step": (lambda r: edit_state(r, "step", 1e9), "field 'step' is a float; expected int"),
     "missing step": (lambda r: edit_state(r, "step", None), "field 'step' is a NoneType"),
     "moment of the wrong shape": (wrong_moment, r"field 'optimizer.state.0.exp_avg' has shape \(3,\)"),
+    "betas of the wrong kind": (wrong_betas, r"field 'optimizer.param_groups.0.betas' is 'fast'"),
+    "a damaged log line": (
+        lambda r: (r.parent / "log.jsonl").write_text('{"step": 1}\n{"st\n{"step": 3}\n'),
+        r"log\.jsonl: line 2",
+    ),
 }
 
 
@@ -141,9 +151,9 @@ def test_crafted_trainer_state_is_refused_before_anything_changes(tmp_path: Path
     out = tmp_path / "run"
     trainer = diffusion_trainer(out, steps=3)
     trainer.train(progress=False)
-    log_before = (out / "log.jsonl").read_bytes()
     damage, message = CRAFTED[craft]
     damage(out / "checkpoint")
+    log_before = (out / "log.jsonl").read_bytes()
     fresh = diffusion_trainer(out)
     before = flat(fresh.model), flat(fresh.ema.model), fresh.optimizer.state_dict()["state"]
     with pytest.raises(CheckpointError, match=message) as info:

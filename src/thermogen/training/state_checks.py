@@ -2,13 +2,15 @@
 
 A crafted or damaged ``trainer_state.json`` / ``.safetensors`` pair raises
 :class:`~thermogen.errors.CheckpointError` naming the file and the field
-(``step``, ``optimizer.state.0.exp_avg``, ``buffers``, ...), so a failed resume
-leaves the model, the optimizer, the replay buffer and ``log.jsonl`` as they were.
+(``step``, ``optimizer.state.0.exp_avg``, ``buffers``, ...), and a damaged
+``log.jsonl`` names its line, so a failed resume leaves the model, the
+optimizer, the replay buffer and the log as they were.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import torch
 
 from thermogen.errors import CheckpointError
 from thermogen.training.checkpoint import PIPELINE_DIR, STATE_JSON
+from thermogen.training.log import read_log
 from thermogen.weights import WEIGHTS_NAME, check_state_dict, load_tensors
 
 
@@ -24,6 +27,7 @@ def check_diffusion_state(trainer: Any, root: Path, state: Mapping[str, Any]) ->
     """What :meth:`DiffusionTrainer.load_checkpoint` reads: step, raw weights, optimizer, EMA weights."""
     source = root / STATE_JSON
     check_step(state, source, trainer.config.steps)
+    check_log(trainer)
     model = _field(state, "model", Mapping, source)
     _check_tensors(trainer.model.state_dict(), model, f"{source}: field 'model'")
     check_optimizer_state(state, trainer.optimizer, source)
@@ -35,6 +39,7 @@ def check_ebm_state(trainer: Any, root: Path, state: Mapping[str, Any]) -> None:
     """What :meth:`EBMTrainer.load_checkpoint` reads: step, optimizer, energy model, this rank's buffer."""
     source = root / STATE_JSON
     check_step(state, source, trainer.config.steps)
+    check_log(trainer)
     check_optimizer_state(state, trainer.optimizer, source)
     weights = root / PIPELINE_DIR / "energy_model" / WEIGHTS_NAME
     check_state_dict(trainer.model.state_dict(), load_tensors(weights), str(weights))
@@ -77,6 +82,12 @@ def check_optimizer_state(state: Mapping[str, Any], optimizer: torch.optim.Optim
                 f"{source}: field 'optimizer.param_groups.{i}.params' does not list {len(mine['params'])} parameters"
             )
         parameters.update(zip(ids, mine["params"]))
+        for key, value in group.items():
+            if key != "params" and key in mine and not _same_kind(value, mine[key]):
+                raise CheckpointError(
+                    f"{source}: field 'optimizer.param_groups.{i}.{key}' is {value!r}; "
+                    f"expected a {type(mine[key]).__name__} like {mine[key]!r}"
+                )
     for key, values in per_parameter.items():
         field = f"optimizer.state.{key}"
         if key not in parameters or not isinstance(values, Mapping):
@@ -87,6 +98,25 @@ def check_optimizer_state(state: Mapping[str, Any], optimizer: torch.optim.Optim
                 raise CheckpointError(
                     f"{source}: field '{field}.{name}' has shape {tuple(value.shape)}; the parameter has {shape}"
                 )
+
+
+def check_log(trainer: Any) -> None:
+    """``log.jsonl`` must be readable (a torn last line is fine: the resume drops it)."""
+    if trainer.log.enabled:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            read_log(trainer.log.path)
+
+
+def _same_kind(saved: Any, ours: Any) -> bool:
+    number = (int, float)
+    if isinstance(ours, bool) or isinstance(saved, bool) or ours is None or saved is None:
+        return type(saved) is type(ours) or ours is None or saved is None
+    if isinstance(ours, number):
+        return isinstance(saved, number)
+    if isinstance(ours, (tuple, list)):
+        return isinstance(saved, (tuple, list)) and len(saved) == len(ours) and all(map(_same_kind, saved, ours))
+    return isinstance(saved, type(ours))
 
 
 def _check_tensors(expected: Mapping[str, torch.Tensor], found: Mapping[str, Any], source: str) -> None:
