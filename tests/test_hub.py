@@ -107,3 +107,35 @@ def test_pipeline_push_to_hub_then_from_pretrained_gives_the_same_images(local_h
         ).images
 
     assert torch.equal(generate(loaded), generate(pipe))
+
+
+def test_a_push_leaves_the_repo_holding_exactly_what_a_save_writes_plus_user_files(local_hub, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi
+
+    from thermogen.buffers import ReplayBuffer
+    from thermogen.models.energy_cnn import EnergyCNN
+    from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.ebm import EBMPipeline
+    from thermogen.samplers.langevin import SGLDSampler
+
+    repo = "org/reused"
+    tiny_model().push_to_hub(repo, token=local_hub.token)
+    HfApi(token=local_hub.token).upload_file(
+        path_or_fileobj=b"my notes", path_in_repo="notes.md", repo_id=repo, commit_message="notes"
+    )
+    OffsetCosineSchedule().push_to_hub(repo, token=local_hub.token)
+    assert sorted(local_hub.list_files(repo)) == ["config.json", "notes.md"]  # no stale model.safetensors
+
+    from thermogen.normalizer import Normalizer
+    from thermogen.pipelines.diffusion import DiffusionPipeline
+    from thermogen.samplers.ddim import DDIMSampler
+
+    diffusion = DiffusionPipeline(tiny_model(), OffsetCosineSchedule(), DDIMSampler(), Normalizer())
+    diffusion.push_to_hub(repo, token=local_hub.token)
+    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4, 8), hidden=8), SGLDSampler(), ReplayBuffer(sample_shape=(1, 8, 8)))
+    ebm.push_to_hub(repo, token=local_hub.token)
+    saved = tmp_path / "saved"
+    ebm.save_pretrained(saved)
+    written = sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file())
+    assert sorted(local_hub.list_files(repo)) == sorted([*written, "notes.md"])
+    assert isinstance(Pipeline.from_pretrained(repo, cache_dir=tmp_path / "cache"), EBMPipeline)

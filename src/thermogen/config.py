@@ -29,7 +29,7 @@ from typing import Any, ClassVar, TypeVar, Union
 import torch
 
 from thermogen import registry
-from thermogen.atomic import atomic_directory, write_json
+from thermogen.atomic import write_json
 from thermogen.errors import CheckpointError, ConfigError
 from thermogen.hub import push_directory, resolve_directory
 from thermogen.weights import WEIGHTS_NAME, check_state_dict, load_tensors, save_tensors
@@ -111,9 +111,14 @@ class Configurable:
     # Directories and the Hub
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
-        """Write ``config.json`` (and ``model.safetensors`` if stateful) into ``directory``, atomically."""
-        with atomic_directory(directory) as tmp:
-            self.write_to(tmp)
+        """Write ``config.json`` (and ``model.safetensors`` if stateful) into ``directory``, atomically.
+
+        ``directory`` must be new, empty, or hold only what an earlier save wrote:
+        a save never deletes other files (see :mod:`thermogen.saving`).
+        """
+        from thermogen.saving import save_directory
+
+        save_directory(directory, self.write_to)
 
     def write_to(self, directory: Path) -> None:
         """Write config and state into an existing, empty ``directory`` (not atomic)."""
@@ -133,9 +138,16 @@ class Configurable:
         token: str | bool | None = None,
         **overrides: Any,
     ) -> C:
-        """Load a component saved with :meth:`save_pretrained`, from a directory or a Hub repo."""
+        """Load a component saved with :meth:`save_pretrained`, from a directory or a Hub repo.
+
+        The load sees one complete version of the folder or fails clearly, and
+        refuses symbolic links that point out of it (see :mod:`thermogen.loading`).
+        """
+        from thermogen.loading import prepare_local, read_consistently
+
+        prepare_local(name_or_path)
         directory = resolve_directory(name_or_path, subfolder, revision, local_files_only, cache_dir, token)
-        return cls.read_from(directory, **overrides)
+        return read_consistently(directory, lambda folder: cls.read_from(folder, **overrides))
 
     @classmethod
     def read_from(cls: type[C], directory: Path, **overrides: Any) -> C:

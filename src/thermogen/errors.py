@@ -35,3 +35,11 @@ class PretrainedNotFoundError(ThermogenError, OSError):
 
 class TrainingDivergedError(ThermogenError, RuntimeError):
     """Training produced a non-finite or exploding loss; the last good checkpoint is kept."""
+
+
+class SaveTargetError(ThermogenError, FileExistsError):
+    """A save would replace something it did not write: a regular file, a link, or a folder with foreign files."""
+
+
+class RunLockedError(ThermogenError, BlockingIOError):
+    """Another process is training into the same run folder (the message says which)."""

@@ -21,6 +21,15 @@ from thermogen.errors import PretrainedNotFoundError
 
 BUNDLED_ORG = "thermogen"
 BUNDLED_ROOT = Path(__file__).resolve().parent / "pretrained"
+LAYOUT_PATTERNS = (
+    "model_index.json",
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "*/config.json",
+    "*/model.safetensors",
+)
+"""Repo files a push replaces or deletes (``*`` spans folders); everything else in the repo stays."""
 
 
 def bundled_names() -> list[str]:
@@ -110,7 +119,14 @@ def push_directory(
     token: str | None = None,
     commit_message: str | None = None,
 ) -> str:
-    """Write a folder with ``write(tmpdir)`` and upload it to ``repo_id``; return the commit URL."""
+    """Write a folder with ``write(tmpdir)`` and upload it to ``repo_id`` in one commit; return the commit URL.
+
+    The commit also deletes every file of the saved layout (``model_index.json``,
+    ``README.md``, any ``config.json`` or ``model.safetensors``) that this save
+    does not write, so the repo holds exactly what ``save_pretrained`` writes,
+    whatever model it held before; other files (notes, images,
+    ``.gitattributes``) stay.
+    """
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
@@ -122,5 +138,6 @@ def push_directory(
             repo_id=repo_id,
             folder_path=folder,
             commit_message=commit_message or "Upload with thermogen",
+            delete_patterns=list(LAYOUT_PATTERNS),
         )
     return str(getattr(info, "commit_url", info))

@@ -15,9 +15,11 @@ Sources, in order of precedence when two provide the same name:
    warning names both and the winner is deterministic: the ``thermogen``
    distribution itself first, otherwise the distribution whose name sorts first.
 
-Nothing is imported until a name is asked for. A plugin that fails to import is
-reported with a warning by :func:`load_all` and raises :class:`PluginError`
-(chaining the original exception) when its name is requested.
+Nothing is imported until a name is asked for. A plugin that fails to import
+(whatever it raises, ``SystemExit`` and ``KeyboardInterrupt`` included) or that
+registers something other than a class is reported with a warning by
+:func:`load_all` and skipped, and raises :class:`PluginError` (chaining the
+original exception) when its name is requested.
 """
 
 from __future__ import annotations
@@ -111,13 +113,13 @@ def get(kind: str, name: str) -> Any:
     if provider is None:
         known = ", ".join(names(kind)) or "none"
         raise PluginError(f"unknown {kind[:-1]} {name!r}; registered {kind}: {known}")
+    where = f"{kind[:-1]} {name!r} from package {provider.distribution!r} ({provider.entry_point.value})"
     try:
         obj = provider.entry_point.load()
-    except Exception as exc:  # any import-time failure of a plugin
-        raise PluginError(
-            f"{kind[:-1]} {name!r} from package {provider.distribution!r} "
-            f"({provider.entry_point.value}) failed to import: {exc}"
-        ) from exc
+    except BaseException as exc:  # a plugin may raise anything at import: SystemExit, KeyboardInterrupt too
+        raise PluginError(f"{where} failed to import: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(obj, type):
+        raise PluginError(f"{where} is a {type(obj).__name__}, not a class; a plugin registers classes")
     _loaded[(kind, name)] = obj
     _remember_name(obj, kind, name)
     return obj
@@ -149,6 +151,8 @@ def register(kind: str, name: str) -> Callable[[T], T]:
     _check_kind(kind)
 
     def decorate(obj: T) -> T:
+        if not isinstance(obj, type):
+            raise PluginError(f"cannot register {obj!r} as {kind[:-1]} {name!r}: it is not a class")
         _in_process[kind][name] = obj
         _remember_name(obj, kind, name, force=True)
         return obj

@@ -104,24 +104,51 @@ def flatten_state(state: Any, prefix: str = "") -> tuple[dict[str, torch.Tensor]
     return tensors, skeleton
 
 
-def unflatten_state(tensors: Mapping[str, torch.Tensor], skeleton: Any) -> Any:
-    """Inverse of :func:`flatten_state`."""
+MAX_STATE_DEPTH = 64
+"""Nesting deeper than this in a state skeleton is refused (optimizer states nest about 6 deep)."""
 
-    def walk(obj: Any) -> Any:
+
+def unflatten_state(tensors: Mapping[str, torch.Tensor], skeleton: Any) -> Any:
+    """Inverse of :func:`flatten_state`.
+
+    Raises:
+        CheckpointError: the skeleton is not one :func:`flatten_state` writes (a
+            malformed node, nesting deeper than :data:`MAX_STATE_DEPTH`, a
+            reference to a tensor that is not there); the message names the field.
+    """
+
+    def walk(obj: Any, path: str, depth: int) -> Any:
+        where = path or "<top>"
+        if depth > MAX_STATE_DEPTH:
+            raise CheckpointError(f"field {where!r} nests deeper than {MAX_STATE_DEPTH} levels")
         if isinstance(obj, dict):
-            if _TENSOR_REF in obj:
+            if set(obj) == {_TENSOR_REF}:
                 key = obj[_TENSOR_REF]
-                if key not in tensors:
-                    raise CheckpointError(f"checkpoint state refers to tensor {key!r}, which is not in the file")
+                if not isinstance(key, str) or key not in tensors:
+                    raise CheckpointError(f"field {where!r} refers to tensor {key!r}, which is not in the file")
                 return tensors[key]
-            if "__tuple__" in obj:
-                return tuple(walk(v) for v in obj["__tuple__"])
-            return {k: walk(v) for k, v in obj["__dict__"]}
+            if set(obj) == {"__tuple__"} and isinstance(obj["__tuple__"], list):
+                return tuple(walk(v, f"{path}.{i}".lstrip("."), depth + 1) for i, v in enumerate(obj["__tuple__"]))
+            if set(obj) == {"__dict__"} and isinstance(obj["__dict__"], list):
+                result = {}
+                for pair in obj["__dict__"]:
+                    if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (bool, int, str))):
+                        raise CheckpointError(f"field {where!r} has an entry {_short(pair)}; expected [key, value]")
+                    result[pair[0]] = walk(pair[1], f"{path}.{pair[0]}".lstrip("."), depth + 1)
+                return result
+            raise CheckpointError(
+                f"field {where!r} is {_short(obj)}; expected a tensor reference, a tuple or a dict as saved"
+            )
         if isinstance(obj, list):
-            return [walk(v) for v in obj]
+            return [walk(v, f"{path}.{i}".lstrip("."), depth + 1) for i, v in enumerate(obj)]
         return obj
 
-    return walk(skeleton)
+    return walk(skeleton, "", 0)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _encode_key(key: Any) -> Any:

@@ -43,16 +43,20 @@ def register(commands: Any) -> None:
     )
     diffusion.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="none", help="per-image weight")
     diffusion.add_argument("--min-snr-gamma", type=float, default=5.0, help="gamma of --loss-weighting min_snr")
+    # None: the default of a new run, or what the checkpoint has on --resume (see resume_flags)
     diffusion.add_argument(
-        "--model", choices=("unet", "ddpm_unet"), default="unet", help="the book's U-Net or the DDPM-style one"
+        "--model",
+        choices=("unet", "ddpm_unet"),
+        default=None,
+        help="the book's U-Net or the DDPM-style one (default unet)",
     )
     diffusion.add_argument(
         "--widths", type=_int_list, default=None, help="U-Net widths (default: unet 32,64,96,128; ddpm_unet 32,64,128)"
     )
-    diffusion.add_argument("--block-depth", type=int, default=2)
+    diffusion.add_argument("--block-depth", type=int, default=None, help="residual blocks per level (default 2)")
     diffusion.add_argument("--no-attention", action="store_true", help="ddpm_unet: no self-attention in the middle")
-    diffusion.add_argument("--schedule", default="offset_cosine", help="registered noise schedule")
-    diffusion.add_argument("--sampler", default="ddim", help="registered sampler saved with the pipeline")
+    diffusion.add_argument("--schedule", default=None, help="registered noise schedule (default offset_cosine)")
+    diffusion.add_argument("--sampler", default=None, help="registered sampler saved with the pipeline (default ddim)")
     diffusion.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
     diffusion.add_argument("--checkpoint-every", type=int, default=500)
     diffusion.add_argument("--log-every", type=int, default=50)
@@ -65,8 +69,8 @@ def register(commands: Any) -> None:
     ebm.add_argument("--batch-size", type=int, default=128)
     ebm.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
     ebm.add_argument("--langevin-steps", type=int, default=60)
-    ebm.add_argument("--step-size", type=float, default=10.0)
-    ebm.add_argument("--noise", type=float, default=0.005, help="Langevin noise std")
+    ebm.add_argument("--step-size", type=float, default=None, help="Langevin step size (default 10.0)")
+    ebm.add_argument("--noise", type=float, default=None, help="Langevin noise std (default 0.005)")
     ebm.add_argument("--alpha", type=float, default=0.1, help="energy regularisation weight")
     ebm.add_argument("--sample-every", type=int, default=200, help="steps between sample grids")
     ebm.add_argument("--checkpoint-every", type=int, default=200)
@@ -86,8 +90,10 @@ def data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (checkpoint/, samples/, log.jsonl)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint if it exists")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from OUT/checkpoint (a fresh OUT starts at step 0)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order and noise")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: this process's GPU or cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
@@ -211,12 +217,14 @@ def run_diffusion(args: argparse.Namespace) -> int:
             images = torch.stack([dataset[i] for i in range(min(len(dataset), 2048))])
         return DiffusionPipeline(
             model=_noise_predictor(args, channels, size),
-            schedule=registry.get("schedules", args.schedule)(),
-            sampler=_book_sampler(args.sampler, args.prediction_type),
+            schedule=registry.get("schedules", args.schedule or "offset_cosine")(),
+            sampler=_book_sampler(args.sampler or "ddim", args.prediction_type),
             normalizer=Normalizer.fit(images),
         )
 
-    return _train(args, DiffusionPipeline, build, lambda p: DiffusionTrainer(p, dataset, args.out, config, context))
+    shape = tuple(dataset[0].shape)
+    trainer = lambda p: DiffusionTrainer(p, dataset, args.out, config, context)  # noqa: E731
+    return _train(args, context, shape, DiffusionPipeline, build, trainer)
 
 
 def _noise_predictor(args: argparse.Namespace, channels: int, size: int) -> Any:
@@ -224,9 +232,10 @@ def _noise_predictor(args: argparse.Namespace, channels: int, size: int) -> Any:
     from thermogen.models.unet import UNet
 
     widths = {} if args.widths is None else {"widths": args.widths}
+    depth = args.block_depth or 2
     if args.model == "ddpm_unet":
-        return DDPMUNet(channels, size, block_depth=args.block_depth, attention=not args.no_attention, **widths)
-    return UNet(channels, size, block_depth=args.block_depth, **widths)
+        return DDPMUNet(channels, size, block_depth=depth, attention=not args.no_attention, **widths)
+    return UNet(channels, size, block_depth=depth, **widths)
 
 
 def _book_sampler(name: str, prediction_type: str = "epsilon") -> Any:
@@ -268,37 +277,75 @@ def run_ebm(args: argparse.Namespace) -> int:
         channels, size = int(sample.shape[0]), int(sample.shape[-1])
         return EBMPipeline(
             energy_model=EnergyCNN(in_channels=channels, image_size=size),
-            sampler=SGLDSampler(steps=args.langevin_steps, step_size=args.step_size, noise_std=args.noise),
+            sampler=SGLDSampler(
+                steps=args.langevin_steps,
+                step_size=10.0 if args.step_size is None else args.step_size,
+                noise_std=0.005 if args.noise is None else args.noise,
+            ),
             buffer=ReplayBuffer(sample_shape=(channels, size, size)),
         )
 
-    return _train(args, EBMPipeline, build, lambda p: EBMTrainer(p, dataset, args.out, config, context))
+    shape = tuple(dataset[0].shape)
+    return _train(args, context, shape, EBMPipeline, build, lambda p: EBMTrainer(p, dataset, args.out, config, context))
 
 
 def _train(
     args: argparse.Namespace,
+    context: Any,
+    sample_shape: tuple[int, ...],
     pipeline_class: Any,
     build: Callable[[], Any],
     make_trainer: Callable[[Any], TrainingLoop],
 ) -> int:
-    """Build the pipeline (or load it from OUT/checkpoint with --resume), train, report."""
+    """Build the pipeline (or load it from OUT/checkpoint with --resume), train, report.
+
+    The main process holds OUT's lock for the whole run. A fresh run builds its
+    network from ``--seed``; ``--resume`` on a folder that shows an earlier run
+    but has no checkpoint, or with flags that contradict the checkpoint, refuses.
+    """
+    import contextlib
+
+    from thermogen.cli.resume_flags import check_resume_flags
+    from thermogen.errors import ConfigError
     from thermogen.training.checkpoint import PIPELINE_DIR
     from thermogen.training.loop import CHECKPOINT_DIR
+    from thermogen.training.run_folder import RunLock, checkpoint_to_resume, previous_run
 
-    checkpoint = Path(args.out) / CHECKPOINT_DIR
-    resuming = args.resume and checkpoint.is_dir()
-    pipeline = pipeline_class.from_pretrained(checkpoint / PIPELINE_DIR) if resuming else build()
-    trainer = make_trainer(pipeline)
-    if resuming:
-        trainer.load_checkpoint()
+    for budget in (args.time_budget_minutes, args.cpu_budget_minutes):
+        if budget is not None and not budget > 0:
+            raise ValueError(f"time budget of {budget} minutes; expected a positive number of minutes")
+
+    with RunLock(args.out) if context.is_main else contextlib.nullcontext() as lock:
+        if lock is not None and lock.stale_holder:
+            print(f"note: took over the lock of a run that is no longer running (pid {lock.stale_holder.get('pid')})")
+        checkpoint = Path(args.out) / CHECKPOINT_DIR
+        if args.resume:
+            found = checkpoint_to_resume(args.out)
+        else:
+            found = None
+            signs = previous_run(args.out) + (["checkpoint/"] if checkpoint.exists() else [])
+            if signs and context.is_main:
+                raise ConfigError(
+                    f"{args.out} already holds a run ({'; '.join(signs)}); pass --resume to continue it, "
+                    "or choose another --out"
+                )
+        if found is not None:
+            pipeline = pipeline_class.from_pretrained(found / PIPELINE_DIR)
+            check_resume_flags(args, pipeline, sample_shape)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(args.seed)  # the initialisation is part of the run: a function of --seed
+                pipeline = build()
+        trainer = make_trainer(pipeline)
+        if found is not None:
+            trainer.load_checkpoint()
+            if trainer.context.is_main:
+                print(f"resumed from {checkpoint} at step {trainer.step}")
+        budget, clock = args.time_budget_minutes, time.perf_counter
+        if args.cpu_budget_minutes is not None:
+            budget, clock = args.cpu_budget_minutes, time.process_time
+        budget_s = None if budget is None else 60.0 * budget
+        trainer.train(progress=not args.no_progress, time_budget_s=budget_s, clock=clock)
         if trainer.context.is_main:
-            print(f"resumed from {checkpoint} at step {trainer.step}")
-    budget, clock = args.time_budget_minutes, time.perf_counter
-    if args.cpu_budget_minutes is not None:
-        budget, clock = args.cpu_budget_minutes, time.process_time
-    if budget is not None and not budget > 0:
-        raise ValueError(f"time budget of {budget} minutes; expected a positive number of minutes")
-    trainer.train(progress=not args.no_progress, time_budget_s=None if budget is None else 60.0 * budget, clock=clock)
-    if trainer.context.is_main:
-        print(f"done: {trainer.step} steps; pipeline in {checkpoint / PIPELINE_DIR}")
+            print(f"done: {trainer.step} steps; pipeline in {checkpoint / PIPELINE_DIR}")
     return 0

@@ -38,15 +38,27 @@ def save_checkpoint(directory: str | os.PathLike[str], pipeline: Pipeline, state
 
 
 def load_checkpoint_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read the trainer state written by :func:`save_checkpoint`."""
+    """Read the trainer state written by :func:`save_checkpoint`.
+
+    Raises:
+        CheckpointError: a missing, unreadable or malformed state; the message
+            names the file and, where it can, the field.
+    """
     root = Path(directory)
-    if not (root / STATE_JSON).is_file():
+    source = root / STATE_JSON
+    if not source.is_file():
         raise CheckpointError(f"{root} is not a training checkpoint (no {STATE_JSON}); nothing to resume")
+    from thermogen.loading import check_links
+
+    check_links(root)
     try:
-        skeleton = json.loads((root / STATE_JSON).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{root / STATE_JSON} is corrupted: {exc}") from exc
-    state = unflatten_state(load_tensors(root / STATE_TENSORS), skeleton)
+        skeleton = json.loads(source.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, absurd nesting
+        raise CheckpointError(f"{source} is corrupted: {str(exc)[:200]}") from None
+    try:
+        state = unflatten_state(load_tensors(root / STATE_TENSORS), skeleton)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{root / STATE_JSON} does not hold a trainer state")
+        raise CheckpointError(f"{source} holds a {type(state).__name__}; expected a trainer state (a dict)")
     return state

@@ -45,6 +45,7 @@ from thermogen.training.checkpoint import PIPELINE_DIR, load_checkpoint_state, s
 from thermogen.training.distributed import ProcessContext
 from thermogen.training.ema import EMA, PowerEMA
 from thermogen.training.loop import LoopConfig, TrainingLoop
+from thermogen.training.state_checks import check_diffusion_state
 from thermogen.weights import load_module_state
 
 
@@ -206,6 +207,7 @@ class DiffusionTrainer(TrainingLoop):
         """Restore the training state from a checkpoint (any number of processes may have written it)."""
         root = Path(directory) if directory is not None else self.checkpoint_dir
         state = load_checkpoint_state(root)
+        check_diffusion_state(self, root, state)  # raises before anything is modified
         try:
             self.model.load_state_dict(state["model"])  # type: ignore[arg-type]
             self.optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]

@@ -35,6 +35,7 @@ from thermogen.training.batches import gather
 from thermogen.training.checkpoint import PIPELINE_DIR, load_checkpoint_state, save_checkpoint
 from thermogen.training.distributed import ProcessContext
 from thermogen.training.loop import LoopConfig, TrainingLoop
+from thermogen.training.state_checks import check_ebm_state
 from thermogen.weights import load_module_state
 
 
@@ -192,6 +193,7 @@ class EBMTrainer(TrainingLoop):
         """
         root = Path(directory) if directory is not None else self.checkpoint_dir
         state = load_checkpoint_state(root)
+        check_ebm_state(self, root, state)  # raises before anything is modified
         try:
             load_module_state(self.model, root / PIPELINE_DIR / "energy_model" / "model.safetensors")
             self.optimizer.load_state_dict(state["optimizer"])

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
+
+from thermogen.errors import CheckpointError
 
 
 class TrainingLog:
@@ -26,7 +29,7 @@ class TrainingLog:
         """Drop entries past ``step`` (written after the checkpoint a run resumes from)."""
         if not self.enabled or not self.path.is_file():
             return
-        kept = [e for e in read_log(self.path) if e.get("step", 0) <= step]
+        kept = [e for e in read_log(self.path) if not isinstance(e.get("step"), int) or e["step"] <= step]
         from thermogen.atomic import atomic_file
 
         with atomic_file(self.path) as tmp:
@@ -34,7 +37,26 @@ class TrainingLog:
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
-    """All entries of a JSON-lines training log."""
+    """All entries of a JSON-lines training log.
+
+    A torn last line (the run was killed while appending it) is skipped with a
+    warning; any other line that is not a JSON object raises
+    :class:`~thermogen.errors.CheckpointError` naming the file and the line.
+    """
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
+    entries = []
+    for i, (number, line) in enumerate(numbered):
+        try:
+            entry = json.loads(line)
+            if not isinstance(entry, dict):
+                raise ValueError(f"a {type(entry).__name__}, not an object")
+        except (ValueError, RecursionError) as exc:
+            if i == len(numbered) - 1:
+                warnings.warn(f"{path}: skipping the torn last line {number} ({str(exc)[:80]})", stacklevel=2)
+                break
+            raise CheckpointError(f"{path}: line {number} is not a JSON object: {str(exc)[:120]}") from None
+        entries.append(entry)
+    return entries
