@@ -30,6 +30,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_allocation, check_finite, check_floating
 from thermogen.config import Configurable
 from thermogen.errors import CheckpointError, ConfigError
 
@@ -70,6 +71,7 @@ class ReplayBuffer(Configurable):
             raise ConfigError(f"sample_shape={list(sample_shape)!r}; expected one or more positive integers")
         if init not in INITS:
             raise ConfigError(f"init={init!r}; expected one of {list(INITS)}")
+        check_allocation("replay buffer storage (capacity, *sample_shape)", (capacity, *shape), error=ConfigError)
         self.capacity = capacity
         self.reinit_prob = float(reinit_prob)
         self.sample_shape = shape
@@ -140,6 +142,8 @@ class ReplayBuffer(Configurable):
         if samples.ndim < 1 or tuple(samples.shape[1:]) != self.sample_shape:
             expected = ", ".join(map(str, self.sample_shape))
             raise ValueError(f"pushed samples have shape {tuple(samples.shape)}; expected (n, {expected})")
+        check_floating("pushed samples", samples)
+        check_finite("pushed samples", samples)
         samples = samples.detach()[: self.capacity]
         n = samples.shape[0]
         first = min(n, self.capacity - self.pointer)
@@ -167,6 +171,14 @@ class ReplayBuffer(Configurable):
                 f"{source} does not fit the replay buffer: tensors {sorted(tensors)}; expected {sorted(expected)}"
             )
         samples = tensors["samples"]
+        for key in ("count", "pointer"):
+            if tensors[key].ndim != 0 or tensors[key].dtype != torch.int64:
+                raise CheckpointError(
+                    f"{source}: {key} is a {tuple(tensors[key].shape)} {tensors[key].dtype} tensor; "
+                    "expected an int64 scalar"
+                )
+        check_floating(f"{source}: samples", samples, CheckpointError)
+        check_finite(f"{source}: samples", samples, CheckpointError)
         count, pointer = int(tensors["count"]), int(tensors["pointer"])
         if tuple(samples.shape[1:]) != self.sample_shape or samples.shape[0] != count:
             raise CheckpointError(

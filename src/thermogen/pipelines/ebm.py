@@ -14,8 +14,9 @@ import torch
 from torch import Tensor
 
 from thermogen.buffers import ReplayBuffer
+from thermogen.checks import check_finite, check_floating, check_positive_int
 from thermogen.interfaces import EnergyModel
-from thermogen.pipelines.base import Pipeline
+from thermogen.pipelines.base import Pipeline, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.samplers.callbacks import Callback
 from thermogen.samplers.energy_base import EnergySampler
@@ -61,8 +62,8 @@ class EBMPipeline(Pipeline):
         buffer: ReplayBuffer | None = None,
         generation_steps: int = 1000,
     ) -> None:
-        if generation_steps < 1:
-            raise ValueError(f"generation_steps={generation_steps}; expected a positive integer")
+        check_positive_int("generation_steps", generation_steps)
+        self.check_components(energy_model=energy_model, sampler=sampler, buffer=buffer)
         self.energy_model = energy_model.eval()
         self.sampler = sampler
         self.buffer = buffer
@@ -93,6 +94,11 @@ class EBMPipeline(Pipeline):
                 tensor (B, C, H, W) of starting images in [0, 1].
             snapshot_steps: step indices to keep, e.g. the book's (0, 1, 3, 5, 10, 30, 50, 100, 300, 999).
         """
+        if isinstance(generator, (list, tuple)):
+            raise TypeError(
+                f"generator is a list of {len(generator)}; EBMPipeline takes one torch.Generator "
+                "(energy samplers draw each step's noise for the whole batch at once)"
+            )
         start = self._initial(batch_size, init, generator)
         result = self.sampler.sample(
             self.energy_model,
@@ -124,8 +130,7 @@ class EBMPipeline(Pipeline):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
         if init == "uniform":
-            noise = torch.rand((batch_size, *self.sample_shape()), generator=generator, device=device, dtype=dtype)
-            return noise * 2.0 - 1.0
+            return draw_noise((batch_size, *self.sample_shape()), generator, device, dtype, uniform=True) * 2.0 - 1.0
         if init == "buffer":
             if self.buffer is None or len(self.buffer) == 0:
                 raise ValueError("init='buffer' but this pipeline has no (filled) replay buffer; use init='uniform'")
@@ -133,13 +138,13 @@ class EBMPipeline(Pipeline):
         raise ValueError(f"init={init!r}; expected 'uniform', 'buffer' or a tensor of images")
 
     def _check_images(self, images: Tensor, name: str) -> Tensor:
+        check_floating(name, images)
         expected = self.sample_shape()
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
                 f"{name} has shape {tuple(images.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})"
             )
-        if not torch.isfinite(images).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+        check_finite(name, images)
         return images.to(self.device, self.dtype)
 
 

@@ -10,15 +10,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-OutputType = Literal["pil", "numpy", "tensor"]
+OutputType = Literal["pil", "numpy", "np", "tensor", "pt"]
+"""What a pipeline returns: PIL images, a NumPy array ("np" = "numpy", as in diffusers) or a tensor ("pt")."""
 
 
 def to_output(images: Tensor, output_type: OutputType) -> Any:
-    """(B, C, H, W) float images in [0, 1] -> "tensor" (as is), "numpy" (B, H, W, C) or "pil" (list)."""
-    if output_type == "tensor":
+    """(B, C, H, W) float images in [0, 1] -> "tensor"/"pt" (as is), "numpy"/"np" (B, H, W, C) or "pil" (list)."""
+    if output_type in ("tensor", "pt"):
         return images
+    if output_type not in ("numpy", "np", "pil"):
+        raise ValueError(f"output_type={output_type!r}; expected 'pil', 'numpy' (or 'np') or 'tensor' (or 'pt')")
     array = images.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
-    if output_type == "numpy":
+    if output_type in ("numpy", "np"):
         return array
     if output_type == "pil":
         from PIL import Image

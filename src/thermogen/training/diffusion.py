@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from thermogen.errors import CheckpointError, TrainingDivergedError
-from thermogen.pipelines.diffusion import DiffusionPipeline
+from thermogen.pipelines.diffusion import DiffusionPipeline, record_trained_noise_levels
 from thermogen.pipelines.images import save_grid
 from thermogen.training.batches import gather
 from thermogen.training.checkpoint import PIPELINE_DIR, load_checkpoint_state, save_checkpoint
@@ -77,6 +77,7 @@ class DiffusionTrainer(TrainingLoop):
     ) -> None:
         super().__init__(dataset, out_dir, config or DiffusionTrainingConfig(), context or ProcessContext())
         self.pipeline = pipeline
+        record_trained_noise_levels(pipeline.model, pipeline.schedule)
         device = self.context.device
         pipeline.to(device)
         self.model: nn.Module = copy.deepcopy(pipeline.model).train()
