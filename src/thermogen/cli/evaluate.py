@@ -14,20 +14,31 @@ import math
 import time
 from typing import Any
 
+from thermogen.cli.arguments import add_device, positive_int
+
 
 def register(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="FD / KID / digit scores of a pipeline's samples vs MNIST")
     evaluate.add_argument("pipeline", help="bundled name, folder or Hub repo id")
-    evaluate.add_argument("--n", type=int, default=2000, help="number of samples (and of real images for the floor)")
     evaluate.add_argument(
-        "--steps", type=int, default=None, help="sampler steps (default: 20 diffusion, pipeline's own for EBM)"
+        "--n", type=positive_int, default=2000, help="samples (and real images for the floor) (default: %(default)s)"
     )
-    evaluate.add_argument("--sampler", default=None, help="swap in another registered sampler")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--batch-size", type=int, default=250, help="images generated per pipeline call")
+    evaluate.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="sampler steps (default: 20 for diffusion, the pipeline's chain length for EBM)",
+    )
+    evaluate.add_argument(
+        "--sampler", default=None, help="swap in another registered sampler (default: the pipeline's)"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    evaluate.add_argument(
+        "--batch-size", type=positive_int, default=250, help="images per pipeline call (default: %(default)s)"
+    )
     evaluate.add_argument("--json", default=None, help="also write the results to this JSON file")
     evaluate.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: download / cache)")
-    evaluate.add_argument("--device", default="cpu", help="device of the pipeline")
+    add_device(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
 

@@ -51,7 +51,10 @@ def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float 
 
 
 def save_image(image: Tensor, path: str | os.PathLike[str], scale: int = 1) -> Path:
-    """Write a (C, H, W) image in [0, 1] as PNG (atomically), optionally upscaled by ``scale`` (nearest)."""
+    """Write a (C, H, W) image in [0, 1] as PNG or JPEG, as the extension says (atomically).
+
+    Optionally upscaled by ``scale`` (nearest); other extensions raise ValueError.
+    """
     from PIL import Image
 
     from thermogen.atomic import atomic_file
@@ -61,8 +64,11 @@ def save_image(image: Tensor, path: str | os.PathLike[str], scale: int = 1) -> P
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     target = Path(path)
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+    if target.suffix.lower() not in formats:
+        raise ValueError(f"{target} has extension {target.suffix or '(none)'!r}; expected .png, .jpg or .jpeg")
     with atomic_file(target) as tmp:
-        picture.save(tmp, format="PNG")
+        picture.save(tmp, format=formats[target.suffix.lower()])
     return target
 
 
