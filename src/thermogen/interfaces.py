@@ -9,7 +9,8 @@ Conventions (used everywhere in thermogen):
   discrete schedule is ``t = (k + 1) / T``.
 * **Noise level.** A :class:`NoisePredictor` is conditioned on
   ``noise_level = noise_rate(t)`` (shape ``(B,)``), not on a schedule's integer
-  timestep, so one trained network can be sampled with any schedule.
+  timestep, so one trained network can be sampled with any schedule whose noise
+  levels stay within those it was trained on (``trained_noise_levels``).
 * **Energy.** Lower is more likely: ``p(x) ∝ exp(-E(x))`` and
   ``score(x) = -∇_x E(x)``.
 * **Randomness.** Every stochastic function takes a ``torch.Generator | None``;
