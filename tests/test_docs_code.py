@@ -33,7 +33,7 @@ def test_code_blocks_run_as_written(page: Path, tmp_path: Path, monkeypatch: pyt
         if skip:
             skipped.append(f"block {index + 1}: {skip}")
             continue
-        exec(compile(code, f"{page.name} block {index + 1}", "exec"), namespace)  # noqa: S102
+        exec(compile(code, f"{page.name} block {index + 1}", "exec"), namespace)
     if skipped:
         print(f"{page.name}: skipped " + "; ".join(skipped))
     assert os.getcwd() == str(tmp_path)
