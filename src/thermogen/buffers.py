@@ -38,6 +38,8 @@ Initializer = Callable[[int, "torch.Generator | None"], Tensor]
 """``fn(n, generator) -> (n, *sample_shape)`` fresh chain starts."""
 
 INITS = ("uniform", "gaussian")
+STORAGES = ("float32", "float16", "uint8")
+_UINT8_SCALE = 127.5  # [-1, 1] <-> 0..255: x = q / 127.5 - 1
 
 
 class ReplayBuffer(Configurable):
@@ -49,8 +51,19 @@ class ReplayBuffer(Configurable):
         sample_shape: shape of one sample, e.g. (1, 32, 32).
         init: fresh samples: "uniform" = U(-1, 1) (the book), "gaussian" = N(0, 1).
             :meth:`set_initializer` replaces it with any function (not saved in the config).
+        storage: how samples are kept, in memory and on disk: "float32" (exact), "float16"
+            (half the bytes), or "uint8" (a quarter: samples in [-1, 1] rounded to the 256
+            levels ``q / 127.5 - 1``, the grid of 8-bit images; values outside are clipped).
+            Whatever is stored is saved and loaded bit for bit, so a resume continues
+            exactly from what was stored; :meth:`sample` returns float32.
 
-    Stored as float32 on the CPU until :meth:`to` moves it.
+    Stored on the CPU until :meth:`to` moves it.
+
+    Example:
+        >>> buffer = ReplayBuffer(capacity=4, sample_shape=(1, 2, 2), storage="uint8")
+        >>> buffer.push(torch.zeros(2, 1, 2, 2))
+        >>> len(buffer), buffer.storage.dtype
+        (2, torch.uint8)
     """
 
     registry_kind: ClassVar[str] = "components"
@@ -61,6 +74,7 @@ class ReplayBuffer(Configurable):
         reinit_prob: float = 0.05,
         sample_shape: Sequence[int] = (1, 32, 32),
         init: Literal["uniform", "gaussian"] = "uniform",
+        storage: Literal["float32", "float16", "uint8"] = "float32",
     ) -> None:
         shape = tuple(sample_shape)
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
@@ -71,12 +85,19 @@ class ReplayBuffer(Configurable):
             raise ConfigError(f"sample_shape={list(sample_shape)!r}; expected one or more positive integers")
         if init not in INITS:
             raise ConfigError(f"init={init!r}; expected one of {list(INITS)}")
-        check_allocation("replay buffer storage (capacity, *sample_shape)", (capacity, *shape), error=ConfigError)
+        if storage not in STORAGES:
+            raise ConfigError(f"storage={storage!r}; expected one of {list(STORAGES)}")
+        check_allocation(
+            "replay buffer storage (capacity, *sample_shape)",
+            (capacity, *shape),
+            dtype=getattr(torch, storage),
+            error=ConfigError,
+        )
         self.capacity = capacity
         self.reinit_prob = float(reinit_prob)
         self.sample_shape = shape
         self.init = init
-        self.storage = torch.zeros(capacity, *shape)
+        self.storage = torch.zeros(capacity, *shape, dtype=getattr(torch, storage))
         self.count = 0
         self.pointer = 0
         self._initializer: Initializer | None = None
@@ -106,7 +127,7 @@ class ReplayBuffer(Configurable):
             x = self._initializer(n, generator)
             if tuple(x.shape) != shape:
                 raise ValueError(f"initializer returned shape {tuple(x.shape)}; expected {shape}")
-            return x.to(device=self.device, dtype=self.storage.dtype)
+            return x.to(device=self.device, dtype=torch.float32)
         if self.init == "gaussian":
             return torch.randn(shape, generator=generator, device=self.device)
         return torch.rand(shape, generator=generator, device=self.device).mul_(2.0).sub_(1.0)
@@ -126,7 +147,7 @@ class ReplayBuffer(Configurable):
             self.push(self.fresh(batch_size, generator))
         restart = torch.rand(batch_size, generator=generator, device=self.device) < self.reinit_prob
         indices = torch.randint(self.count, (batch_size,), generator=generator, device=self.device)
-        x = self.storage[indices]
+        x = self._decode(self.storage[indices])
         if self.reinit_prob > 0.0:
             mask = restart.view(batch_size, *([1] * len(self.sample_shape)))
             x = torch.where(mask, self.fresh(batch_size, generator), x)
@@ -144,7 +165,7 @@ class ReplayBuffer(Configurable):
             raise ValueError(f"pushed samples have shape {tuple(samples.shape)}; expected (n, {expected})")
         check_floating("pushed samples", samples)
         check_finite("pushed samples", samples)
-        samples = samples.detach()[: self.capacity]
+        samples = self._encode(samples.detach()[: self.capacity])
         n = samples.shape[0]
         first = min(n, self.capacity - self.pointer)
         self.storage[self.pointer : self.pointer + first] = samples[:first]
@@ -152,6 +173,22 @@ class ReplayBuffer(Configurable):
             self.storage[: n - first] = samples[first:]
         self.pointer = (self.pointer + n) % self.capacity
         self.count = min(self.count + n, self.capacity)
+
+    def _encode(self, samples: Tensor) -> Tensor:
+        """Samples -> the storage dtype (uint8: round((x + 1) * 127.5) after clipping to [-1, 1])."""
+        if self.storage.dtype == torch.uint8:
+            return torch.round((samples.float().clamp(-1.0, 1.0) + 1.0) * _UINT8_SCALE).to(torch.uint8)
+        return samples.to(self.storage.dtype)
+
+    def _decode(self, stored: Tensor) -> Tensor:
+        """Stored rows -> float32 samples."""
+        if stored.dtype == torch.uint8:
+            return stored.float() / _UINT8_SCALE - 1.0
+        return stored.float()
+
+    def stored_samples(self) -> Tensor:
+        """The filled slots [0, count) as float32 samples (count, *sample_shape)."""
+        return self._decode(self.storage[: self.count])
 
     # -- saving ------------------------------------------------------------------------
 
@@ -177,9 +214,15 @@ class ReplayBuffer(Configurable):
                     f"{source}: {key} is a {tuple(tensors[key].shape)} {tensors[key].dtype} tensor; "
                     "expected an int64 scalar"
                 )
-        check_floating(f"{source}: samples", samples, CheckpointError)
+        if self.storage.is_floating_point():
+            check_floating(f"{source}: samples", samples, CheckpointError)
         check_finite(f"{source}: samples", samples, CheckpointError)
         count, pointer = int(tensors["count"]), int(tensors["pointer"])
+        both_float = samples.is_floating_point() and self.storage.is_floating_point()
+        if samples.dtype != self.storage.dtype and not both_float:
+            raise CheckpointError(
+                f"{source}: samples of dtype {samples.dtype} do not fit a buffer that stores {self.storage.dtype}"
+            )
         if tuple(samples.shape[1:]) != self.sample_shape or samples.shape[0] != count:
             raise CheckpointError(
                 f"{source}: samples of shape {tuple(samples.shape)} with count {count}; "

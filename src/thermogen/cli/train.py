@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from thermogen.losses.denoising import LOSS_WEIGHTINGS, PREDICTION_TARGETS
 from thermogen.training.lr_schedule import LR_DECAYS
 
 if TYPE_CHECKING:
@@ -27,13 +29,28 @@ def register(commands: Any) -> None:
     diffusion.add_argument("--weight-decay", type=float, default=1e-4)
     diffusion.add_argument("--ema", type=float, default=0.999, help="EMA decay")
     diffusion.add_argument(
+        "--ema-power",
+        type=float,
+        default=None,
+        help="power-function EMA with this exponent gamma instead of --ema (6.94: sigma_rel 0.10)",
+    )
+    diffusion.add_argument(
         "--no-ema-warmup", action="store_true", help="constant EMA decay from the first step (the book's behaviour)"
     )
     diffusion.add_argument("--loss", choices=("mae", "mse"), default="mae")
     diffusion.add_argument(
-        "--widths", type=_int_list, default=[32, 64, 96, 128], help="U-Net widths, e.g. 32,64,96,128"
+        "--prediction-type", choices=PREDICTION_TARGETS, default="epsilon", help="training target (saved)"
+    )
+    diffusion.add_argument("--loss-weighting", choices=LOSS_WEIGHTINGS, default="none", help="per-image weight")
+    diffusion.add_argument("--min-snr-gamma", type=float, default=5.0, help="gamma of --loss-weighting min_snr")
+    diffusion.add_argument(
+        "--model", choices=("unet", "ddpm_unet"), default="unet", help="the book's U-Net or the DDPM-style one"
+    )
+    diffusion.add_argument(
+        "--widths", type=_int_list, default=None, help="U-Net widths (default: unet 32,64,96,128; ddpm_unet 32,64,128)"
     )
     diffusion.add_argument("--block-depth", type=int, default=2)
+    diffusion.add_argument("--no-attention", action="store_true", help="ddpm_unet: no self-attention in the middle")
     diffusion.add_argument("--schedule", default="offset_cosine", help="registered noise schedule")
     diffusion.add_argument("--sampler", default="ddim", help="registered sampler saved with the pipeline")
     diffusion.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
@@ -62,7 +79,7 @@ def data_arguments(parser: argparse.ArgumentParser) -> None:
     """--dataset, --data-dir, --image-size, --channels, --center-crop (read by :func:`load_dataset`)."""
     parser.add_argument("--dataset", choices=("mnist", "folder"), default="mnist")
     parser.add_argument("--data-dir", help="MNIST folder (default: $THERMOGEN_MNIST_DIR or download) or image folder")
-    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=32, help="MNIST: 32 (padded, the book) or 28 (native)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="image folder: 1 or 3 (default 3)")
     parser.add_argument("--center-crop", action="store_true", help="image folder: crop to a square first")
 
@@ -77,6 +94,19 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         "--mixed-precision", action="store_true", help="bf16 autocast of the training forward pass (GPU runs)"
     )
     parser.add_argument("--no-progress", action="store_true")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--time-budget-minutes",
+        type=float,
+        default=None,
+        help="stop (with a checkpoint) after this much wall time; --resume continues",
+    )
+    budget.add_argument(
+        "--cpu-budget-minutes",
+        type=float,
+        default=None,
+        help="stop (with a checkpoint) after this much CPU time of this process (fair budgets on a shared machine)",
+    )
     rates = parser.add_argument_group("learning-rate schedule (a function of the step, so resumes stay exact)")
     rates.add_argument("--lr-warmup-steps", type=int, default=0, help="linear warm-up over this many steps")
     rates.add_argument("--lr-decay", choices=LR_DECAYS, default="none", help="decay after --lr-decay-start")
@@ -102,15 +132,18 @@ def _int_list(text: str) -> list[int]:
 
 
 def load_dataset(args: argparse.Namespace, preprocess: str) -> Any:
-    """MNIST (book preprocessing: pad to 32, [0, 1] for diffusion, [-1, 1] for EBM) or an image folder."""
+    """MNIST (book preprocessing: pad to 32, [0, 1] for diffusion, [-1, 1] for EBM; or native 28 x 28
+    in [0, 1] for diffusion) or an image folder."""
     if args.dataset == "mnist":
         from thermogen.data import MNIST
 
-        if args.image_size != 32 or (args.channels not in (None, 1)):
+        native = args.image_size == 28 and preprocess == "diffusion"
+        if not (args.image_size == 32 or native) or args.channels not in (None, 1):
             raise ValueError(
-                f"MNIST is 32x32 with 1 channel; got --image-size {args.image_size} --channels {args.channels}"
+                f"MNIST has 1 channel and is 32x32 (padded) or, for diffusion, 28x28 (native); got --image-size "
+                f"{args.image_size} --channels {args.channels}"
             )
-        return MNIST(args.data_dir, split="train", preprocess=preprocess)
+        return MNIST(args.data_dir, split="train", preprocess="raw" if native else preprocess)
     from thermogen.data import ImageFolder
 
     if not args.data_dir:
@@ -144,7 +177,6 @@ def _setup(args: argparse.Namespace) -> Any:
 
 def run_diffusion(args: argparse.Namespace) -> int:
     from thermogen import registry
-    from thermogen.models.unet import UNet
     from thermogen.normalizer import Normalizer
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
@@ -159,7 +191,11 @@ def run_diffusion(args: argparse.Namespace) -> int:
         **_lr_schedule_fields(args),
         ema_decay=args.ema,
         ema_warmup=not args.no_ema_warmup,
+        ema_power=args.ema_power,
         loss=args.loss,
+        prediction_type=args.prediction_type,
+        loss_weighting=args.loss_weighting,
+        min_snr_gamma=args.min_snr_gamma,
         seed=args.seed,
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
@@ -174,22 +210,33 @@ def run_diffusion(args: argparse.Namespace) -> int:
         if images is None:
             images = torch.stack([dataset[i] for i in range(min(len(dataset), 2048))])
         return DiffusionPipeline(
-            model=UNet(channels, size, widths=args.widths, block_depth=args.block_depth),
+            model=_noise_predictor(args, channels, size),
             schedule=registry.get("schedules", args.schedule)(),
-            sampler=_book_sampler(args.sampler),
+            sampler=_book_sampler(args.sampler, args.prediction_type),
             normalizer=Normalizer.fit(images),
         )
 
     return _train(args, DiffusionPipeline, build, lambda p: DiffusionTrainer(p, dataset, args.out, config, context))
 
 
-def _book_sampler(name: str) -> Any:
+def _noise_predictor(args: argparse.Namespace, channels: int, size: int) -> Any:
+    from thermogen.models.ddpm_unet import DDPMUNet
+    from thermogen.models.unet import UNet
+
+    widths = {} if args.widths is None else {"widths": args.widths}
+    if args.model == "ddpm_unet":
+        return DDPMUNet(channels, size, block_depth=args.block_depth, attention=not args.no_attention, **widths)
+    return UNet(channels, size, block_depth=args.block_depth, **widths)
+
+
+def _book_sampler(name: str, prediction_type: str = "epsilon") -> Any:
     from thermogen import registry
 
     cls = registry.get("samplers", name)
+    options: dict[str, Any] = {} if prediction_type == "epsilon" else {"prediction_type": prediction_type}
     if name == "ddim":  # the book's DDIM: t from 1 to 1/S in equal steps, then to t = 0
-        return cls.from_config({"spacing": "uniform"})
-    return cls()
+        options["spacing"] = "uniform"
+    return cls.from_config(options)
 
 
 def run_ebm(args: argparse.Namespace) -> int:
@@ -246,7 +293,12 @@ def _train(
         trainer.load_checkpoint()
         if trainer.context.is_main:
             print(f"resumed from {checkpoint} at step {trainer.step}")
-    trainer.train(progress=not args.no_progress)
+    budget, clock = args.time_budget_minutes, time.perf_counter
+    if args.cpu_budget_minutes is not None:
+        budget, clock = args.cpu_budget_minutes, time.process_time
+    if budget is not None and not budget > 0:
+        raise ValueError(f"time budget of {budget} minutes; expected a positive number of minutes")
+    trainer.train(progress=not args.no_progress, time_budget_s=None if budget is None else 60.0 * budget, clock=clock)
     if trainer.context.is_main:
         print(f"done: {trainer.step} steps; pipeline in {checkpoint / PIPELINE_DIR}")
     return 0

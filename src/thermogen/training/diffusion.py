@@ -3,11 +3,14 @@
 Each step: normalise a batch x_0, draw t ~ U(0, 1) and eps ~ N(0, I) per image,
 form x_t = signal_rate(t) x_0 + noise_rate(t) eps, and regress the network's
 prediction at noise level noise_rate(t) onto eps (mean absolute error, as the
-book; MSE as an option). AdamW (lr 1e-3, weight decay 1e-4; optional warm-up and
-cosine/linear decay, see :class:`~thermogen.training.lr_schedule.LearningRateSchedule`); an EMA copy of
-all weights and buffers (decay 0.999, with a warm-up so that short runs do not
-keep the untrained initialisation; see :class:`thermogen.training.ema.EMA`) is
-what the saved pipeline samples with.
+book; MSE as an option), or onto v = signal_rate eps - noise_rate x_0, with an
+optional Min-SNR-gamma weight per image (:mod:`thermogen.losses.denoising`).
+AdamW (lr 1e-3, weight decay 1e-4; optional warm-up and cosine/linear decay, see
+:class:`~thermogen.training.lr_schedule.LearningRateSchedule`). An EMA copy of all
+weights and buffers (decay 0.999, with a warm-up so that short runs do not keep the
+untrained initialisation; see :class:`thermogen.training.ema.EMA`) is what the saved
+pipeline samples with; ``ema_power`` replaces it by the power-function EMA
+(:class:`thermogen.training.ema.PowerEMA`), whose horizon grows with the run.
 
 Randomness is a pure function of (seed, step) and the data order of
 (seed, epoch), so a resumed run continues exactly where it stopped.
@@ -22,17 +25,25 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from thermogen.errors import CheckpointError, TrainingDivergedError
+from thermogen.losses.denoising import (
+    LOSS_WEIGHTINGS,
+    PREDICTION_TARGETS,
+    LossWeighting,
+    PredictionTarget,
+    denoising_loss,
+    denoising_target,
+    snr_weight,
+)
 from thermogen.pipelines.diffusion import DiffusionPipeline, record_trained_noise_levels
 from thermogen.pipelines.images import save_grid
 from thermogen.training.batches import gather
 from thermogen.training.checkpoint import PIPELINE_DIR, load_checkpoint_state, save_checkpoint
 from thermogen.training.distributed import ProcessContext
-from thermogen.training.ema import EMA
+from thermogen.training.ema import EMA, PowerEMA
 from thermogen.training.loop import LoopConfig, TrainingLoop
 from thermogen.weights import load_module_state
 
@@ -45,7 +56,11 @@ class DiffusionTrainingConfig(LoopConfig):
     weight_decay: float = 1e-4
     ema_decay: float = 0.999
     ema_warmup: bool = True
+    ema_power: float | None = None
     loss: Literal["mae", "mse"] = "mae"
+    prediction_type: PredictionTarget = "epsilon"
+    loss_weighting: LossWeighting = "none"
+    min_snr_gamma: float = 5.0
     sample_images: int = 64
     sample_steps: int = 20
     mixed_precision: bool = False
@@ -56,13 +71,24 @@ class DiffusionTrainingConfig(LoopConfig):
             raise ValueError(f"sample_steps={self.sample_steps!r}; expected a positive integer")
         if self.loss not in ("mae", "mse"):
             raise ValueError(f"loss={self.loss!r}; expected 'mae' or 'mse'")
+        if self.prediction_type not in PREDICTION_TARGETS:
+            raise ValueError(f"prediction_type={self.prediction_type!r}; expected one of {list(PREDICTION_TARGETS)}")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss_weighting={self.loss_weighting!r}; expected one of {list(LOSS_WEIGHTINGS)}")
+        if not (isinstance(self.min_snr_gamma, (int, float)) and 0.0 < self.min_snr_gamma < math.inf):
+            raise ValueError(f"min_snr_gamma={self.min_snr_gamma!r}; expected a positive finite number")
+        if self.ema_power is not None and not (
+            isinstance(self.ema_power, (int, float)) and 0.0 < self.ema_power < math.inf
+        ):
+            raise ValueError(f"ema_power={self.ema_power!r}; expected None or a positive finite number")
 
 
 class DiffusionTrainer(TrainingLoop):
     """Trains ``pipeline.model`` on ``dataset`` (images (C, H, W) in [0, 1]), writing into ``out_dir``.
 
     ``pipeline.model`` always holds the EMA weights; the raw training weights
-    live in the trainer (and in the checkpoint's trainer state).
+    live in the trainer (and in the checkpoint's trainer state). The pipeline's
+    sampler must read the model's output as ``config.prediction_type``.
     """
 
     config: DiffusionTrainingConfig
@@ -76,12 +102,23 @@ class DiffusionTrainer(TrainingLoop):
         context: ProcessContext | None = None,
     ) -> None:
         super().__init__(dataset, out_dir, config or DiffusionTrainingConfig(), context or ProcessContext())
+        sampler_reads = getattr(pipeline.sampler, "prediction_type", "epsilon")
+        if sampler_reads != self.config.prediction_type:
+            raise ValueError(
+                f"the pipeline's sampler reads the model output as prediction_type={sampler_reads!r}, but "
+                f"training uses prediction_type={self.config.prediction_type!r}; build the sampler with "
+                f"prediction_type={self.config.prediction_type!r}"
+            )
         self.pipeline = pipeline
         record_trained_noise_levels(pipeline.model, pipeline.schedule)
         device = self.context.device
         pipeline.to(device)
         self.model: nn.Module = copy.deepcopy(pipeline.model).train()
-        self.ema = EMA(self.model, self.config.ema_decay, warmup=self.config.ema_warmup)
+        self.ema = (
+            PowerEMA(self.model, self.config.ema_power)
+            if self.config.ema_power is not None
+            else EMA(self.model, self.config.ema_decay, warmup=self.config.ema_warmup)
+        )
         self.pipeline.model = self.ema.model  # type: ignore[assignment]  # a deep copy of a NoisePredictor
         self.model_for_step: nn.Module = self.model
         if self.context.distributed:
@@ -112,10 +149,12 @@ class DiffusionTrainer(TrainingLoop):
         noisy = signal_rate * x0 + noise_rate * noise
         with torch.autocast(self.context.device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision):
             predicted = self.model_for_step(noisy, noise_rate.reshape(batch))
-        predicted = predicted.float()
-        if self.config.loss == "mae":
-            return F.l1_loss(predicted, noise)
-        return F.mse_loss(predicted, noise)
+        config = self.config
+        target = denoising_target(x0, noise, signal_rate, noise_rate, config.prediction_type)
+        weight = snr_weight(
+            signal_rate, noise_rate, config.prediction_type, config.loss_weighting, config.min_snr_gamma
+        )
+        return denoising_loss(predicted, target, weight, config.loss)
 
     def train_step(self) -> dict[str, Tensor]:
         """One optimizer step on this step's batch, then the EMA update; returns ``{"loss": ...}``."""

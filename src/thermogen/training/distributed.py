@@ -41,6 +41,14 @@ class ProcessContext:
         if self.distributed:
             dist.barrier()
 
+    def any(self, flag: bool) -> bool:
+        """True on every process if ``flag`` is true on any (so all processes stop at the same step)."""
+        if not self.distributed:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
 
 def init_process(device: str | None = None) -> ProcessContext:
     """The context from torchrun's environment (single process when absent); starts the process group."""

@@ -8,8 +8,10 @@ and :meth:`~TrainingLoop.save_checkpoint`.
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -114,8 +116,16 @@ class TrainingLoop(ABC):
     def load_checkpoint(self, directory: str | Path | None = None) -> None:
         """Restore the training state (default: ``out_dir/checkpoint``); the log is cut back to its step."""
 
-    def train(self, progress: bool = True) -> None:
-        """Train until ``config.steps``; log every ``log_every``, sample and checkpoint on their schedules."""
+    def train(
+        self, progress: bool = True, time_budget_s: float | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
+        """Train until ``config.steps``; log every ``log_every``, sample and checkpoint on their schedules.
+
+        With ``time_budget_s``, stop after the first step that ends past that many seconds of
+        ``clock`` (wall time by default; ``time.process_time`` counts this process's CPU time,
+        which other processes on the machine do not change), writing a checkpoint there so a
+        later resume continues exactly; the learning-rate schedule still refers to ``config.steps``.
+        """
         from tqdm.auto import tqdm
 
         config = self.config
@@ -127,12 +137,14 @@ class TrainingLoop(ABC):
         )
         sums: dict[str, Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
+        deadline = math.inf if time_budget_s is None else clock() + time_budget_s
         while self.step < config.steps:
             for key, value in self.train_step().items():
                 sums[key] = sums[key] + value if key in sums else value.clone()
             window_steps += 1
             bar.update(1)
-            last = self.step == config.steps
+            out_of_time = time_budget_s is not None and self.context.any(clock() > deadline)
+            last = self.step == config.steps or out_of_time
             if self.step % config.log_every == 0 or last:
                 means = {key: float(value) / window_steps for key, value in sums.items()}
                 self.check(means)
@@ -145,6 +157,8 @@ class TrainingLoop(ABC):
                 self.save_samples()
             if self.step % config.checkpoint_every == 0 or last:
                 self.save_checkpoint()
+            if out_of_time:
+                break
         bar.close()
 
     def step_generator(self, per_process: bool) -> torch.Generator:
