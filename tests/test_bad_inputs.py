@@ -15,6 +15,7 @@ from thermogen.buffers import ReplayBuffer
 from thermogen.config import Configurable, read_config
 from thermogen.errors import CheckpointError, ConfigError
 from thermogen.interfaces import NoisePredictor
+from thermogen.models.ddpm_unet import DDPMUNet
 from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.models.unet import UNet
 from thermogen.normalizer import Normalizer
@@ -156,6 +157,19 @@ def test_float_batch_size_is_refused_not_truncated() -> None:
     [
         (lambda: ReplayBuffer(capacity=10**12, sample_shape=(1, 32, 32)), r"would allocate 3\.6 PiB"),
         (lambda: tiny_unet(widths=(8, 100_000)), "widest convolution weight .* would allocate"),
+        (
+            lambda: DDPMUNet(1, 28, widths=(8, 100_000), block_depth=1),
+            r"widest convolution weight of shape \(100000, 200000, 3, 3\) .* would allocate 670\.6 GiB",
+        ),
+        (
+            lambda: EnergyCNN(1, 32, widths=(100_000, 100_000)),
+            r"EnergyCNN conv 1 weight of shape \(100000, 100000, 3, 3\) .* would allocate 335\.3 GiB",
+        ),
+        (
+            lambda: EnergyCNN(1, 2**20),
+            r"EnergyCNN dense weight \(hidden=64, .* image_size=1048576\) .* would allocate 64\.0 TiB",
+        ),
+        (lambda: EnergyCNN(1, 32, hidden=10**10), r"EnergyCNN dense weight \(hidden=10000000000, .* would allocate 9\.3 TiB"),
     ],
 )
 def test_size_bombs_are_refused_before_allocating(build, message: str) -> None:
@@ -163,22 +177,32 @@ def test_size_bombs_are_refused_before_allocating(build, message: str) -> None:
         build()
 
 
-def test_huge_batch_or_image_is_refused_before_allocating() -> None:
+def test_huge_batch_is_refused_before_allocating() -> None:
     with pytest.raises(ValueError, match=r"initial noise of shape \(1000000000000, 1, 8, 8\).*would allocate"):
         tiny_pipeline()(batch_size=10**12, num_inference_steps=2, progress=False)
-    with pytest.raises(ValueError, match=r"initial noise of shape \(1, 1, 1048576, 1048576\)"):
-        tiny_pipeline().make_noise.__func__(_Shaped((1, 2**20, 2**20)), 1)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=r"initial noise of shape \(1000000000000, 1, 8, 8\).*would allocate"):
+        tiny_ebm()(batch_size=10**12, progress=False)
+    buffer = ReplayBuffer(capacity=4, sample_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match=r"replay buffer draw .* \(1000000000000, 1, 8, 8\).*would allocate"):
+        buffer.sample(10**12)
+    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), buffer=buffer, generation_steps=2)
+    buffer.push(torch.zeros(4, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"replay buffer draw .*would allocate"):
+        ebm(batch_size=10**12, init="buffer", progress=False)
 
 
-class _Shaped:
-    """Stands in for a pipeline whose model claims a 2^20 image size (building one would itself be the bomb)."""
-
-    def __init__(self, shape: tuple[int, int, int]) -> None:
-        self._shape = shape
-        self.device, self.dtype = torch.device("cpu"), torch.float32
-
-    def sample_shape(self) -> tuple[int, int, int]:
-        return self._shape
+def test_huge_image_size_is_refused_before_the_noise_is_allocated() -> None:
+    """A real U-Net for 2^20 x 2^20 images (its weights do not grow with the image size):
+    the pipeline refuses the 4 TiB initial noise before torch allocates it."""
+    model = UNet(1, 2**20, widths=(4, 8), block_depth=1, embedding_dims=4)
+    pipeline = DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler())
+    expected = r"initial noise of shape \(1, 1, 1048576, 1048576\) \(torch.float32\) would allocate 4\.0 TiB"
+    with pytest.raises(ValueError, match=expected):
+        pipeline(batch_size=1, num_inference_steps=2, progress=False)
+    with pytest.raises(ValueError, match=r"initial noise of shape \(2, 1, 1048576, 1048576\)"):
+        pipeline.make_noise(2, [torch.Generator().manual_seed(i) for i in range(2)])
+    with pytest.raises(ValueError, match=r"initial noise of shape \(1, 1, 1048576, 1048576\) \(torch.float16\)"):
+        pipeline.to(torch.float16)(batch_size=1, num_inference_steps=2, progress=False)
 
 
 def test_deep_or_huge_json_is_refused(tmp_path: Path) -> None:

@@ -143,6 +143,7 @@ class ReplayBuffer(Configurable):
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
+        check_allocation("replay buffer draw (batch_size, *sample_shape)", (batch_size, *self.sample_shape))
         if self.count == 0:
             self.push(self.fresh(batch_size, generator))
         restart = torch.rand(batch_size, generator=generator, device=self.device) < self.reinit_prob
