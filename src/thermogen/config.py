@@ -90,6 +90,7 @@ class Configurable:
                 raise ConfigError(
                     f"config names {config.get('_class_name')!r}, a {target.__name__}, which is not a {cls.__name__}"
                 )
+        check_override_names(target, overrides)
         kwargs = validate_arguments(target, {**config, **overrides})
         return target(**kwargs)
 
@@ -254,6 +255,26 @@ def _class_for(config: Mapping[str, Any], kind: str) -> type[Any]:
     if not isinstance(obj, type):
         raise ConfigError(f"registered {kind[:-1]} {name!r} is {obj!r}, not a class")
     return obj
+
+
+def argument_names(cls: type[Any]) -> list[str]:
+    """The keyword arguments ``cls.__init__`` takes (its config keys)."""
+    signature = inspect.signature(cls.__init__)
+    return [
+        k for k, p in list(signature.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+
+
+def check_override_names(cls: type[Any], overrides: Mapping[str, Any]) -> None:
+    """Raise ConfigError for an override ``cls`` does not take.
+
+    Unknown keys in a config *file* are dropped with a warning (a newer version may have
+    written them); a keyword typed in code that would be dropped is a mistake, so it raises.
+    """
+    known = argument_names(cls)
+    unknown = sorted(set(overrides) - set(known) - set(RESERVED_KEYS))
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no argument {', '.join(map(repr, unknown))}; it takes {known}")
 
 
 def validate_arguments(cls: type[Any], config: Mapping[str, Any]) -> dict[str, Any]:

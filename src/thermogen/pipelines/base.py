@@ -26,7 +26,7 @@ import torch
 from thermogen import registry
 from thermogen.atomic import write_json
 from thermogen.checks import check_allocation, check_device, check_positive_int
-from thermogen.config import Configurable, read_config, validate_arguments
+from thermogen.config import Configurable, check_override_names, read_config, validate_arguments
 from thermogen.errors import ConfigError
 from thermogen.model_card import model_card
 
@@ -46,6 +46,8 @@ class Pipeline(Configurable):
 
     registry_kind: ClassVar[str] = "pipelines"
     component_kinds: ClassVar[dict[str, str]] = {}
+    call_keywords: ClassVar[tuple[str, ...]] = ()
+    """Keywords of ``__call__``; passed to ``from_pretrained`` by mistake, they get a hint."""
     model_card: str | None = None
     """The model card (README.md). One read with the pipeline is written back only while the components
     are the ones it describes; one set by code is always written."""
@@ -130,6 +132,7 @@ class Pipeline(Configurable):
                 components[name] = _read_component(kind, directory / name)
             else:
                 components[name] = None
+        _check_plain_overrides(target, overrides)
         plain = {k: v for k, v in index.items() if k not in target.component_kinds}
         kwargs = validate_arguments(target, {**plain, **{k: v for k, v in overrides.items()}, **components})
         pipeline = target(**kwargs)
@@ -298,5 +301,21 @@ def _component_from_override(kind: str, name: str, value: Any) -> Any:
                 f"(registered: {', '.join(registry.names(kind))})"
             )
         cls = registry.get(kind, value["_class_name"])
-        return cls.from_config(value)
+        return cls.from_config({"_class_name": value["_class_name"]}, **{k: v for k, v in value.items()})
     return value
+
+
+def _check_plain_overrides(target: type[Pipeline], overrides: Mapping[str, Any]) -> None:
+    """A keyword of ``from_pretrained`` that is neither a component nor a setting of ``target`` raises.
+
+    A keyword of the call (``eta``, ``num_inference_steps``, ...) gets a hint: it goes to ``pipe(...)``.
+    """
+    for key in sorted(set(overrides) & set(target.call_keywords)):
+        hint = ""
+        if key == "eta":
+            hint = f", or into a sampler config: sampler={{'_class_name': 'ddim', 'eta': {overrides[key]!r}}}"
+        raise ConfigError(
+            f"{key}={overrides[key]!r} is a keyword of {target.__name__}'s call, not a setting to load with; "
+            f"pass it to the call: pipe({key}={overrides[key]!r}){hint}"
+        )
+    check_override_names(target, overrides)

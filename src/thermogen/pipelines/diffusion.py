@@ -47,6 +47,7 @@ class DiffusionPipeline(Pipeline):
         "sampler": "samplers",
         "normalizer": "components",
     }
+    call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "num_inference_steps", "eta", "output_type")
 
     def __init__(
         self,
@@ -167,7 +168,11 @@ class DiffusionPipeline(Pipeline):
         if eta is None:
             return self.sampler
         if "eta" not in self.sampler.config:
-            raise ValueError(f"eta={eta} given, but sampler {type(self.sampler).__name__} has no eta")
+            raise ValueError(
+                f"eta={eta!r} given, but sampler {type(self.sampler).__name__} has no eta (its arguments: "
+                f"{sorted(self.sampler.config)}); drop eta, or load a sampler that has one, e.g. "
+                f"from_pretrained(..., sampler={{'_class_name': 'ddim', 'eta': {eta!r}}})"
+            )
         return type(self.sampler).from_config(self.sampler.to_config(), eta=eta)
 
     def _check_noise(self, noise: Tensor) -> Tensor:

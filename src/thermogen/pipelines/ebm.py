@@ -54,6 +54,7 @@ class EBMPipeline(Pipeline):
         "sampler": "samplers",
         "buffer": "components",
     }
+    call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "steps", "init", "output_type")
 
     def __init__(
         self,
