@@ -169,7 +169,10 @@ def test_float_batch_size_is_refused_not_truncated() -> None:
             lambda: EnergyCNN(1, 2**20),
             r"EnergyCNN dense weight \(hidden=64, .* image_size=1048576\) .* would allocate 64\.0 TiB",
         ),
-        (lambda: EnergyCNN(1, 32, hidden=10**10), r"EnergyCNN dense weight \(hidden=10000000000, .* would allocate 9\.3 TiB"),
+        (
+            lambda: EnergyCNN(1, 32, hidden=10**10),
+            r"EnergyCNN dense weight \(hidden=10000000000, .* would allocate 9\.3 TiB",
+        ),
     ],
 )
 def test_size_bombs_are_refused_before_allocating(build, message: str) -> None:

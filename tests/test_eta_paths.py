@@ -47,7 +47,7 @@ def test_the_registered_samplers_without_eta_are_the_ones_tested() -> None:
 @pytest.mark.parametrize("name", WITHOUT_ETA)
 def test_pipeline_call_with_eta(name: str) -> None:
     pipeline = tiny_pipeline(registry.get("samplers", name)())
-    with pytest.raises(ValueError, match=rf"eta=0.5 given, but sampler \w+ has no eta .*'_class_name': 'ddim'"):
+    with pytest.raises(ValueError, match=r"eta=0.5 given, but sampler \w+ has no eta .*'_class_name': 'ddim'"):
         pipeline(batch_size=1, num_inference_steps=2, eta=0.5, progress=False)
 
 
@@ -95,7 +95,9 @@ def test_ebm_pipeline_with_eta(tmp_path: Path) -> None:
 def test_every_path_with_eta_on_ddim_gives_the_ddim_eta_images(saved: Path) -> None:
     def run(pipeline: DiffusionPipeline, eta: float | None = None) -> torch.Tensor:
         generator = torch.Generator().manual_seed(1)
-        out = pipeline(batch_size=2, num_inference_steps=3, generator=generator, eta=eta, output_type="pt", progress=False)
+        out = pipeline(
+            batch_size=2, num_inference_steps=3, generator=generator, eta=eta, output_type="pt", progress=False
+        )
         return out.images
 
     reference = run(tiny_pipeline(DDIMSampler(eta=1.0)))

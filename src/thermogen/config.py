@@ -260,9 +260,7 @@ def _class_for(config: Mapping[str, Any], kind: str) -> type[Any]:
 def argument_names(cls: type[Any]) -> list[str]:
     """The keyword arguments ``cls.__init__`` takes (its config keys)."""
     signature = inspect.signature(cls.__init__)
-    return [
-        k for k, p in list(signature.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
+    return [k for k, p in list(signature.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
 def check_override_names(cls: type[Any], overrides: Mapping[str, Any]) -> None:
