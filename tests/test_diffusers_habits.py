@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,9 +14,11 @@ from PIL import Image
 
 from thermogen.cli import main
 from thermogen.errors import ConfigError
+from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.models.unet import UNet
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline, Pipeline
 from thermogen.samplers.ddim import DDIMSampler
+from thermogen.samplers.langevin import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 
@@ -76,6 +79,57 @@ def test_np_and_pt_output_type_aliases() -> None:
     np.testing.assert_array_equal(as_np, as_pt.permute(0, 2, 3, 1).numpy())
     with pytest.raises(ValueError, match="output_type='latent'; expected 'pil', 'numpy' \\(or 'np'\\)"):
         pipe(initial_noise=noise, num_inference_steps=3, output_type="latent", progress=False)  # type: ignore[arg-type]
+
+
+def tiny_ebm() -> EBMPipeline:
+    torch.manual_seed(0)
+    return EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=3)
+
+
+def test_diffusion_outputs_index_as_in_diffusers() -> None:
+    pipe = tiny_pipeline()
+
+    def call(**kwargs: Any) -> Any:
+        return pipe(batch_size=2, num_inference_steps=3, generator=seed(5), output_type="pt", progress=False, **kwargs)
+
+    out = call()
+    assert torch.equal(out[0], out.images) and torch.equal(out["images"], out.images)
+    assert out.to_tuple() == (out.images,) and len(out[:]) == 1  # the trajectory is None: left out, as in diffusers
+    as_tuple = call(return_dict=False)
+    assert isinstance(as_tuple, tuple) and len(as_tuple) == 1
+    torch.testing.assert_close(as_tuple[0], out.images, rtol=0, atol=0)
+    images, trajectory = call(return_dict=False, return_trajectory=True)
+    torch.testing.assert_close(images, out.images, rtol=0, atol=0)
+    assert trajectory.shape == (4, 2, 1, 8, 8)
+    with pytest.raises(KeyError, match=r"'trajectory'; this output has \['images'\]"):
+        out["trajectory"]
+    pil = pipe(batch_size=2, num_inference_steps=2, progress=False)[0]
+    assert isinstance(pil, list) and isinstance(pil[0], Image.Image)
+
+
+def test_ebm_outputs_index_as_in_diffusers() -> None:
+    pipe = tiny_ebm()
+    out = pipe(batch_size=2, generator=seed(3), output_type="pt", snapshot_steps=[0, 2], progress=False)
+    assert torch.equal(out[0], out.images)
+    assert out.to_tuple() == (out.images, out.snapshots, [0, 2])  # acceptance_rate is None for SGLD
+    images, snapshots, steps = pipe(
+        batch_size=2, generator=seed(3), output_type="pt", snapshot_steps=[0, 2], progress=False, return_dict=False
+    )
+    torch.testing.assert_close(images, out.images, rtol=0, atol=0)
+    torch.testing.assert_close(snapshots, out.snapshots, rtol=0, atol=0)
+    assert steps == [0, 2]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_pt_images_come_in_the_pipeline_dtype(dtype: torch.dtype) -> None:
+    ebm = tiny_ebm()
+    reference = ebm(batch_size=2, generator=seed(4), output_type="pt", progress=False).images
+    half = ebm.to(dtype)(batch_size=2, generator=seed(4), output_type="pt", progress=False).images
+    assert reference.dtype == torch.float32 and half.dtype == dtype
+    torch.testing.assert_close(half.float(), reference, rtol=0, atol=0.05)  # 3 Langevin steps in half precision
+    assert ebm(batch_size=2, generator=seed(4), output_type="np", progress=False).images.dtype == np.float32
+    diffusion = tiny_pipeline().to(dtype)
+    assert diffusion(batch_size=2, num_inference_steps=2, output_type="pt", progress=False).images.dtype == dtype
 
 
 def test_a_list_of_generators_makes_each_image_depend_on_its_own() -> None:

@@ -240,6 +240,26 @@ class Pipeline(Configurable):
         return f"{type(self).__name__}({parts})"
 
 
+class PipelineOutput:
+    """Indexing as diffusers' outputs: ``out[0]`` (the images), ``out["images"]``, ``out.to_tuple()``.
+
+    Subclasses are frozen dataclasses whose first field is ``images``; as in diffusers,
+    integer indices count only the fields that are not None.
+    """
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """The fields that are not None, in order (what ``return_dict=False`` returns)."""
+        return tuple(value for value in vars(self).values() if value is not None)
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        if isinstance(key, str):
+            if vars(self).get(key) is None:
+                present = [k for k, v in vars(self).items() if v is not None]
+                raise KeyError(f"{key!r}; this output has {present}")
+            return vars(self)[key]
+        return self.to_tuple()[key]
+
+
 def overrides_components(components: Mapping[str, Any], index: Mapping[str, Any]) -> bool:
     """Whether any loaded component differs in kind from what ``model_index.json`` names."""
     return any(

@@ -6,7 +6,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, overload
 
 import torch
 from torch import Tensor
@@ -14,7 +14,7 @@ from torch import Tensor
 from thermogen.checks import check_finite, check_floating
 from thermogen.interfaces import NoisePredictor, NoiseSchedule
 from thermogen.normalizer import Normalizer
-from thermogen.pipelines.base import Pipeline, draw_noise
+from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.samplers.callbacks import Callback
 from thermogen.samplers.diffusion_base import DiffusionSampler
@@ -23,8 +23,8 @@ GeneratorLike = torch.Generator | list[torch.Generator] | None
 
 
 @dataclass(frozen=True)
-class DiffusionPipelineOutput:
-    """Generated images and, if asked for, the denormalised x_0 estimates along the way.
+class DiffusionPipelineOutput(PipelineOutput):
+    """Generated images and, if asked for, the samples along the way; ``out[0]`` is ``out.images``.
 
     Attributes:
         images: list of PIL images, a float numpy array (B, H, W, C), or a tensor (B, C, H, W), all in [0, 1].
@@ -83,6 +83,37 @@ class DiffusionPipeline(Pipeline):
         _check_positive("batch_size", batch_size)
         return draw_noise((batch_size, *self.sample_shape()), generator, self.device, self.dtype)
 
+    @overload
+    def __call__(
+        self,
+        batch_size: int = ...,
+        num_inference_steps: int = ...,
+        generator: GeneratorLike = ...,
+        initial_noise: Tensor | None = ...,
+        eta: float | None = ...,
+        output_type: OutputType = ...,
+        callback: Callback | None = ...,
+        return_trajectory: bool = ...,
+        progress: bool | None = ...,
+        return_dict: Literal[True] = ...,
+    ) -> DiffusionPipelineOutput: ...
+
+    @overload
+    def __call__(
+        self,
+        batch_size: int = ...,
+        num_inference_steps: int = ...,
+        generator: GeneratorLike = ...,
+        initial_noise: Tensor | None = ...,
+        eta: float | None = ...,
+        output_type: OutputType = ...,
+        callback: Callback | None = ...,
+        return_trajectory: bool = ...,
+        progress: bool | None = ...,
+        *,
+        return_dict: Literal[False],
+    ) -> tuple[Any, ...]: ...
+
     @torch.inference_mode()
     def __call__(
         self,
@@ -95,7 +126,8 @@ class DiffusionPipeline(Pipeline):
         callback: Callback | None = None,
         return_trajectory: bool = False,
         progress: bool | None = None,
-    ) -> DiffusionPipelineOutput:
+        return_dict: bool = True,
+    ) -> DiffusionPipelineOutput | tuple[Any, ...]:
         """Generate ``batch_size`` images with ``num_inference_steps`` sampler steps.
 
         Args:
@@ -110,6 +142,7 @@ class DiffusionPipeline(Pipeline):
             callback: per-step hook, see :mod:`thermogen.samplers.callbacks`.
             return_trajectory: also return every intermediate sample.
             progress: show a progress bar (default: the pipeline's ``progress`` attribute).
+            return_dict: False returns a tuple, ``(images,)`` or ``(images, trajectory)``, as diffusers does.
 
         Returns:
             ``images`` are the sampler's last estimate of the clean image x_0, mapped back to
@@ -130,7 +163,8 @@ class DiffusionPipeline(Pipeline):
             progress=self.progress if progress is None else progress,
         )
         images = self.normalizer.denormalize(result.pred_original_sample.float()).clamp(0.0, 1.0)
-        return DiffusionPipelineOutput(to_output(images.to(noise.dtype), output_type), result.trajectory)
+        output = DiffusionPipelineOutput(to_output(images.to(noise.dtype), output_type), result.trajectory)
+        return output if return_dict else output.to_tuple()
 
     def interpolate(
         self,
