@@ -220,3 +220,73 @@ def test_cli_help_texts_show_defaults(capsys) -> None:
         text = " ".join(capsys.readouterr().out.split())
         assert "torch device: cpu, cuda, cuda:1, mps (default: cpu)" in text
         assert "random seed (default: 0)" in text
+
+
+RUNS_NO_MODEL = {"list", "schedules"}
+NO_PROGRESS_BAR = {"recalibrate-bn"}  # one forward pass per batch, no bar to hide
+
+
+def test_every_subcommand_has_device_no_progress_and_help_with_defaults(capsys) -> None:
+    from thermogen.cli import build_parser
+    from thermogen.cli.arguments import subcommands
+
+    commands = dict(subcommands(build_parser()))
+    assert set(commands) >= {
+        "train diffusion", "train ebm", "sample", "evaluate", "interpolate", "steps-sweep", "langevin-strip",
+        "recalibrate-bn", "schedules", "list",
+    }  # fmt: skip
+    for name, parser in commands.items():
+        options = {o: a for a in parser._actions for o in a.option_strings if o != "-h"}
+        if name not in RUNS_NO_MODEL:
+            assert "--device" in options, name
+            if name not in NO_PROGRESS_BAR:
+                assert "--no-progress" in options, name
+        with pytest.raises(SystemExit):
+            main([*name.split(), "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for action in parser._actions:
+            if action.option_strings == ["-h", "--help"]:
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
+            if action.default not in (None, False) and action.option_strings:
+                shown = action.default if isinstance(action.default, str) else str(action.default)
+                assert f"(default: {shown})" in text, f"{name} {action.option_strings}: default not shown"
+
+
+@pytest.mark.parametrize("command", ["interpolate", "steps-sweep", "langevin-strip", "sample"])
+def test_figure_commands_check_the_out_extension(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--out", "figure.gif"])
+    assert exit_.value.code == 2
+    assert "argument --out: 'figure.gif' has extension '.gif'; expected .png, .jpg or .jpeg" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["steps-sweep", "--steps", "1,0,20"], "argument --steps: 0 is not a positive integer"),
+        (["langevin-strip", "--snapshots", "0,-1"], "argument --snapshots: -1 is not a step index >= 0"),
+        (["interpolate", "--num", "0"], "argument --num: 0 is not a positive integer"),
+        (["train", "diffusion", "--out", "x", "--steps", "0"], "argument --steps: 0 is not a positive integer"),
+    ],
+)
+def test_figure_and_train_counts_are_checked(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_figures_run_with_device_and_no_progress(tmp_path: Path, capsys) -> None:
+    tiny_pipeline().save_pretrained(tmp_path / "pipe")
+    tiny_ebm().save_pretrained(tmp_path / "ebm")
+    common = ["--device", "cpu", "--no-progress"]
+    pipe, ebm = str(tmp_path / "pipe"), str(tmp_path / "ebm")
+    out = tmp_path / "f.jpg"
+    assert main(["interpolate", pipe, "--rows", "1", "--num", "3", "--steps", "1", "--out", str(out), *common]) == 0
+    with Image.open(out) as image:
+        assert image.format == "JPEG" and image.size == (2 * (3 * 10 + 2), 2 * (1 * 10 + 2))
+    assert main(["steps-sweep", pipe, "--steps", "1,2", "--n", "2", "--out", str(tmp_path / "s.png"), *common]) == 0
+    strip = ["langevin-strip", ebm, "--n", "2", "--steps", "3", "--snapshots", "0,2"]
+    assert main([*strip, "--out", str(tmp_path / "l.png"), *common]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("wrote") == 3 and captured.err == ""  # no progress bars

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,9 @@ def install_hint(extra: str) -> str:
     return f"pip install 'thermogen[{extra}]'"
 
 
-def add_device(parser: Any, default: str = "cpu") -> None:
+def add_device(parser: Any, default: str | None = "cpu", default_text: str = "%(default)s") -> None:
     parser.add_argument(
-        "--device", type=device, default=default, help="torch device: cpu, cuda, cuda:1, mps (default: %(default)s)"
+        "--device", type=device, default=default, help=f"torch device: cpu, cuda, cuda:1, mps (default: {default_text})"
     )
 
 
@@ -75,3 +76,29 @@ def add_out_image(parser: Any, default: str) -> None:
     parser.add_argument(
         "--out", type=image_path, default=default, help="image file, .png or .jpg (default: %(default)s)"
     )
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that states every option's default: "(default: X)" is appended unless the text already
+    says it, the option is a flag (off by default) or its default is None (the text describes it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.default in (None, False, argparse.SUPPRESS)
+            or action.const is not None
+        ):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every (sub)command's parser that runs something, named like its command line ("train diffusion")."""
+    choices = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not choices and prefix:
+        yield prefix, parser
+    for action in choices:
+        for name, child in action.choices.items():
+            yield from subcommands(child, f"{prefix} {name}".strip())

@@ -14,7 +14,7 @@ import math
 import time
 from typing import Any
 
-from thermogen.cli.arguments import add_device, positive_int
+from thermogen.cli.arguments import add_device, add_no_progress, positive_int
 
 
 def register(commands: Any) -> None:
@@ -39,10 +39,11 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--json", default=None, help="also write the results to this JSON file")
     evaluate.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: download / cache)")
     add_device(evaluate)
+    add_no_progress(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
 
-def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generator: Any) -> Any:
+def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generator: Any, progress: bool = False) -> Any:
     """``n`` images (n, C, H, W) in [0, 1] on the CPU, made ``batch_size`` at a time."""
     import torch
 
@@ -57,9 +58,10 @@ def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generato
                 num_inference_steps=steps or 20,
                 generator=generator,
                 output_type="tensor",
-                progress=False,
+                progress=progress,
             )
         else:  # energy-based pipelines: the chain length is theirs unless --steps is given
+            pipeline.progress = progress  # read by EBMPipeline; plugin pipelines need not take the keyword
             output = pipeline(batch_size=size, steps=steps, generator=generator, output_type="tensor")
         batches.append(output.images.detach().float().cpu())
     return torch.cat(batches)
@@ -109,7 +111,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
 
     start = time.perf_counter()
-    images = generate(pipeline, args.n, args.batch_size, args.steps, generator)
+    images = generate(pipeline, args.n, args.batch_size, args.steps, generator, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     samples = evaluate_images(images, data_dir=args.data_dir)
     floor = real_data_floor(args.n, data_dir=args.data_dir, seed=args.seed)
