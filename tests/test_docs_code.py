@@ -2,8 +2,11 @@
 
 The blocks of one page run top to bottom in one namespace, like a notebook. A
 block that needs the network, an installed example plugin or a long run is
-marked in the page with ``<!-- skip: reason -->`` on the line before it; the
-reason shows in the test report.
+marked in the page, visibly for readers, by a line right above it::
+
+    *Not run in the test suite: <reason>.*
+
+The reason shows in the test report. Every other block is verified.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-BLOCK = re.compile(r"(?:<!-- skip: (?P<skip>[^>]*?) -->\s*\n)?```python\n(?P<code>.*?)```", re.DOTALL)
+SKIP = r"\*Not run in the test suite: (?P<skip>[^*\n]+?)\.\*"
+BLOCK = re.compile(rf"(?:{SKIP}[ \t]*\n\s*)?```python\n(?P<code>.*?)```", re.DOTALL)
 
 
 def blocks(page: Path) -> list[tuple[str | None, str]]:
@@ -37,3 +41,11 @@ def test_code_blocks_run_as_written(page: Path, tmp_path: Path, monkeypatch: pyt
     if skipped:
         print(f"{page.name}: skipped " + "; ".join(skipped))
     assert os.getcwd() == str(tmp_path)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_skip_notes_are_visible_and_sit_right_above_a_block(page: Path) -> None:
+    text = page.read_text(encoding="utf-8")
+    assert "<!-- skip" not in text, f"{page.name}: a hidden skip marker; write '*Not run in the test suite: ...*'"
+    notes = len(re.findall(SKIP, text))
+    assert notes == sum(1 for skip, _ in blocks(page) if skip), f"{page.name}: a skip note not right above a block"
