@@ -10,9 +10,7 @@ from thermogen.models.ddpm_unet import DDPMUNet, noise_level_embedding
 from thermogen.weights import load_module_state, save_tensors
 
 
-@pytest.mark.parametrize(
-    ("size", "widths"), [(28, (8, 16, 32)), (32, (8, 16, 16, 32)), (64, (8, 16)), (28, (8, 8))]
-)
+@pytest.mark.parametrize(("size", "widths"), [(28, (8, 16, 32)), (32, (8, 16, 16, 32)), (64, (8, 16)), (28, (8, 8))])
 def test_output_shape_equals_input_shape(size: int, widths: tuple[int, ...]) -> None:
     net = DDPMUNet(in_channels=3, image_size=size, widths=widths, block_depth=1)
     x = torch.randn(2, 3, size, size)

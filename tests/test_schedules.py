@@ -220,8 +220,17 @@ def test_times_outside_the_unit_interval() -> None:
     schedule = LinearSchedule()
     with pytest.raises(ValueError, match="outside"):
         schedule.rates(1.5)
-    signal, _ = schedule.rates(torch.tensor([-0.5, 1.5], dtype=F64))  # tensors are clamped, not checked (no sync)
-    torch.testing.assert_close(signal, schedule.signal_rate(torch.tensor([0.0, 1.0], dtype=F64)))
+    with pytest.raises(ValueError, match=r"diffusion time t has 2 values outside \[0.0, 1.0\] \(e.g. -0.5\)"):
+        schedule.rates(torch.tensor([-0.5, 0.5, 1.5], dtype=F64))
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "offset_cosine", "improved_cosine", "scaled_linear"])
+def test_nan_tensor_time_is_refused_by_every_schedule(name: str) -> None:
+    schedule = registry.get("schedules", name)()
+    with pytest.raises(ValueError, match="outside"):
+        schedule.noise_rate(torch.tensor([0.5, float("nan")]))
+    with pytest.raises(TypeError, match="complex"):
+        schedule.noise_rate(torch.tensor([0.5j]))
 
 
 # ----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_allocation, check_finite, check_floating
 from thermogen.config import Configurable
 from thermogen.errors import CheckpointError, ConfigError
 
@@ -86,6 +87,12 @@ class ReplayBuffer(Configurable):
             raise ConfigError(f"init={init!r}; expected one of {list(INITS)}")
         if storage not in STORAGES:
             raise ConfigError(f"storage={storage!r}; expected one of {list(STORAGES)}")
+        check_allocation(
+            "replay buffer storage (capacity, *sample_shape)",
+            (capacity, *shape),
+            dtype=getattr(torch, storage),
+            error=ConfigError,
+        )
         self.capacity = capacity
         self.reinit_prob = float(reinit_prob)
         self.sample_shape = shape
@@ -136,6 +143,7 @@ class ReplayBuffer(Configurable):
         """
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
+        check_allocation("replay buffer draw (batch_size, *sample_shape)", (batch_size, *self.sample_shape))
         if self.count == 0:
             self.push(self.fresh(batch_size, generator))
         restart = torch.rand(batch_size, generator=generator, device=self.device) < self.reinit_prob
@@ -156,6 +164,8 @@ class ReplayBuffer(Configurable):
         if samples.ndim < 1 or tuple(samples.shape[1:]) != self.sample_shape:
             expected = ", ".join(map(str, self.sample_shape))
             raise ValueError(f"pushed samples have shape {tuple(samples.shape)}; expected (n, {expected})")
+        check_floating("pushed samples", samples)
+        check_finite("pushed samples", samples)
         samples = self._encode(samples.detach()[: self.capacity])
         n = samples.shape[0]
         first = min(n, self.capacity - self.pointer)
@@ -199,6 +209,15 @@ class ReplayBuffer(Configurable):
                 f"{source} does not fit the replay buffer: tensors {sorted(tensors)}; expected {sorted(expected)}"
             )
         samples = tensors["samples"]
+        for key in ("count", "pointer"):
+            if tensors[key].ndim != 0 or tensors[key].dtype != torch.int64:
+                raise CheckpointError(
+                    f"{source}: {key} is a {tuple(tensors[key].shape)} {tensors[key].dtype} tensor; "
+                    "expected an int64 scalar"
+                )
+        if self.storage.is_floating_point():
+            check_floating(f"{source}: samples", samples, CheckpointError)
+        check_finite(f"{source}: samples", samples, CheckpointError)
         count, pointer = int(tensors["count"]), int(tensors["pointer"])
         both_float = samples.is_floating_point() and self.storage.is_floating_point()
         if samples.dtype != self.storage.dtype and not both_float:

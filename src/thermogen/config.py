@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import math
 import os
 import types
 import typing
@@ -30,6 +31,7 @@ import torch
 
 from thermogen import registry
 from thermogen.atomic import write_json
+from thermogen.checks import MAX_JSON_BYTES, check_json_text, format_bytes
 from thermogen.errors import CheckpointError, ConfigError
 from thermogen.hub import push_directory, resolve_directory
 from thermogen.weights import WEIGHTS_NAME, check_state_dict, load_tensors, save_tensors
@@ -88,6 +90,7 @@ class Configurable:
                 raise ConfigError(
                     f"config names {config.get('_class_name')!r}, a {target.__name__}, which is not a {cls.__name__}"
                 )
+        check_override_names(target, overrides)
         kwargs = validate_arguments(target, {**config, **overrides})
         return target(**kwargs)
 
@@ -191,26 +194,69 @@ def _recording_init(init: Any) -> Any:
             for name, param in signature.parameters.items():
                 if param.kind is param.VAR_KEYWORD:
                     arguments.update(arguments.pop(name, {}))
-                elif param.kind is param.VAR_POSITIONAL:
-                    arguments.pop(name, None)
-            object.__setattr__(self, "_config", _jsonable(arguments))
+                elif param.kind is param.VAR_POSITIONAL and arguments.pop(name, ()):
+                    raise ConfigError(
+                        f"{type(self).__name__} got extra positional arguments {list(args)!r}; "
+                        "a config records named arguments only, pass them by name"
+                    )
+            components = getattr(type(self), "component_kinds", {})
+            object.__setattr__(self, "_config", _jsonable(type(self).__name__, arguments, components))
         init(self, *args, **kwargs)
 
     return wrapper
 
 
-def _is_json(value: Any) -> bool:
+def _jsonable(owner: str, arguments: dict[str, Any], components: Mapping[str, str]) -> dict[str, Any]:
+    """JSON copies of the constructor arguments.
+
+    Declared components (a pipeline's ``component_kinds``) are left out: they are
+    saved in their own folders. Every other argument must have an exact JSON
+    form: NumPy scalars and arrays and tensors become numbers and lists, tuples
+    become lists, an object with a ``to_dict()`` method becomes that dict (the
+    constructor must accept it back); NaN, infinities and other objects raise
+    :class:`ConfigError`.
+    """
+    return {k: _to_json(v, f"{owner} argument {k!r}") for k, v in arguments.items() if k not in components}
+
+
+def _to_json(value: Any, where: str) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} is {value!r}; expected a finite number")
+        return float(value)
     if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise ConfigError(f"{where} has non-string keys {bad!r}; JSON objects need string keys")
+        return {k: _to_json(v, f"{where}[{k!r}]") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return all(_is_json(v) for v in value)
-    return value is None or isinstance(value, (bool, int, float, str))
+        return [_to_json(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, torch.Tensor) and not (value.is_complex() or value.requires_grad):
+        return _to_json(value.detach().cpu().tolist(), where)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist") and getattr(value.dtype, "kind", "") in "biuf":
+        return _to_json(value.tolist(), where)
+    if callable(getattr(value, "to_dict", None)):  # e.g. a GaussianMixture; its constructor takes the dict back
+        return _to_json(value.to_dict(), where)
+    raise ConfigError(
+        f"{where} is a {type(value).__name__} ({value!r:.60}), which has no exact JSON form; "
+        "a config holds numbers, strings, booleans, None, and lists and dicts of those"
+    )
 
 
-def _jsonable(arguments: dict[str, Any]) -> dict[str, Any]:
-    """JSON copies of the arguments that are JSON values; objects (components,
-    callables) are left out: their owner saves them separately."""
-    return {k: json.loads(json.dumps(v)) for k, v in arguments.items() if _is_json(v)}
+def _check_finite_values(value: Any, where: str) -> None:
+    """NaN and infinities (which ``json.loads`` accepts) anywhere in a config value raise ConfigError."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} is {value!r}; expected a finite number")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_finite_values(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite_values(v, f"{where}[{i}]")
 
 
 def _class_for(config: Mapping[str, Any], kind: str) -> type[Any]:
@@ -221,6 +267,24 @@ def _class_for(config: Mapping[str, Any], kind: str) -> type[Any]:
     if not isinstance(obj, type):
         raise ConfigError(f"registered {kind[:-1]} {name!r} is {obj!r}, not a class")
     return obj
+
+
+def argument_names(cls: type[Any]) -> list[str]:
+    """The keyword arguments ``cls.__init__`` takes (its config keys)."""
+    signature = inspect.signature(cls.__init__)
+    return [k for k, p in list(signature.parameters.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def check_override_names(cls: type[Any], overrides: Mapping[str, Any]) -> None:
+    """Raise ConfigError for an override ``cls`` does not take.
+
+    Unknown keys in a config *file* are dropped with a warning (a newer version may have
+    written them); a keyword typed in code that would be dropped is a mistake, so it raises.
+    """
+    known = argument_names(cls)
+    unknown = sorted(set(overrides) - set(known) - set(RESERVED_KEYS))
+    if unknown:
+        raise ConfigError(f"{cls.__name__} has no argument {', '.join(map(repr, unknown))}; it takes {known}")
 
 
 def validate_arguments(cls: type[Any], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,6 +312,7 @@ def validate_arguments(cls: type[Any], config: Mapping[str, Any]) -> dict[str, A
         raise ConfigError(f"{cls.__name__} config is missing required keys {missing}")
     kwargs = {}
     for key, value in given.items():
+        _check_finite_values(value, f"{cls.__name__} config key {key!r}")
         hint = hints.get(key)
         if hint is not None and not _matches(value, hint):
             raise ConfigError(
@@ -330,8 +395,13 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"config file not found: {file}")
+    size = file.stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise ConfigError(f"{file} is {format_bytes(size)}; a config may be at most {format_bytes(MAX_JSON_BYTES)}")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+        check_json_text(text, str(file), ConfigError)
+        data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

@@ -5,9 +5,10 @@
 is honoured by the client). A local directory is used as it is. The pipelines
 shipped inside the package answer to their short names (``thermogen/ddim-mnist``).
 
-The client's HTTP exceptions are translated into :class:`PretrainedNotFoundError`
-with a message that says which of "repo not found", "revision not found" or
-"not in cache and offline" happened.
+Every failure of the client (HTTP errors, unusable answers, time-outs) is
+translated into :class:`PretrainedNotFoundError` naming the repo, the revision,
+the endpoint (``HF_ENDPOINT``), what the Hub answered and what to do, with the
+client's exception chained as the cause.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def resolve_directory(
         root = _snapshot(str(name_or_path), revision, local_files_only, cache_dir, token)
     directory = root / subfolder if subfolder else root
     if not directory.is_dir():
-        raise PretrainedNotFoundError(f"{name_or_path!s} has no folder {subfolder!r}")
+        raise PretrainedNotFoundError(f"{name_or_path!s} has no folder {subfolder!r} (in {root})")
     return directory
 
 
@@ -81,12 +82,18 @@ def _snapshot(
         raise PretrainedNotFoundError(
             f"{repo_id!r} is neither an existing local directory nor a Hub repo id ('org/name')"
         )
+    if revision is not None and not revision.strip():
+        raise PretrainedNotFoundError(
+            f"revision={revision!r} for {repo_id!r} is empty; expected a branch, tag or commit (or None for main)"
+        )
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub import errors as hf_errors
-    from huggingface_hub import snapshot_download
 
-    where = f"{repo_id!r}" + (f" at revision {revision!r}" if revision else "")
+    where = f"{repo_id!r} at revision {revision or 'main'!r} on {constants.ENDPOINT}"
+    local = Path(repo_id).resolve()
+    no_folder = f"(no local folder {local} exists either)"
     try:
-        return Path(
+        root = Path(
             snapshot_download(
                 repo_id,
                 revision=revision,
@@ -96,20 +103,65 @@ def _snapshot(
             )
         )
     except hf_errors.RevisionNotFoundError as exc:
-        raise PretrainedNotFoundError(f"revision not found: {where} has no revision {revision!r}") from exc
+        raise PretrainedNotFoundError(
+            f"revision not found: {where}; the Hub answered {_answer(exc)}; check the branch, tag or commit"
+        ) from exc
     except hf_errors.RepositoryNotFoundError as exc:
         raise PretrainedNotFoundError(
-            f"repo not found: {where} does not exist on the Hub or needs a token; "
-            f"bundled pipelines: {', '.join(bundled_names()) or 'none'}"
+            f"repo not found: {where}; the Hub answered {_answer(exc)}: it does not exist or needs a token "
+            f"{no_folder}; bundled pipelines: {', '.join(bundled_names()) or 'none'}"
         ) from exc
     except hf_errors.LocalEntryNotFoundError as exc:
+        http = _find_cause(exc, hf_errors.HfHubHTTPError)
+        if http is not None:
+            raise PretrainedNotFoundError(
+                f"could not download {where}: the Hub answered {_answer(http)} and the repo is not in the local "
+                f"cache {no_folder}; check the repo id and revision, or retry later if the Hub is failing"
+            ) from exc
+        offline = local_files_only or constants.HF_HUB_OFFLINE
+        reason = (
+            "HF_HUB_OFFLINE=1 or local_files_only=True"
+            if offline
+            else f"the Hub could not be reached ({_describe(exc.__cause__ or exc.__context__ or exc)})"
+        )
         raise PretrainedNotFoundError(
-            f"not in cache and offline: {where} is not in the local cache and the Hub could not be "
-            "reached (HF_HUB_OFFLINE=1, local_files_only=True, or no network); download it once online "
-            "or pass a local directory"
+            f"not in cache and offline: {where} is not in the local cache and {reason} {no_folder}; "
+            "download it once online, set HF_ENDPOINT for another Hub, or pass a local directory"
         ) from exc
     except hf_errors.HfHubHTTPError as exc:
-        raise PretrainedNotFoundError(f"could not download {where}: {exc}") from exc
+        raise PretrainedNotFoundError(f"could not download {where}: the Hub answered {_answer(exc)}") from exc
+    except Exception as exc:  # non-JSON answers, truncated downloads, time-outs: the client's own exceptions
+        raise PretrainedNotFoundError(
+            f"could not download {where}: {_describe(exc)}; the Hub's answer was unusable or the download was "
+            "cut off; retry, or check HF_ENDPOINT if you use another Hub"
+        ) from exc
+    if not root.is_dir() or not any(root.iterdir()):
+        raise PretrainedNotFoundError(f"{where} is empty: the repo has no files; push a pipeline to it first")
+    return root
+
+
+def _find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _answer(exc: BaseException) -> str:
+    """'HTTP 500 (Internal Server Error)' from a client HTTP error, else its message."""
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if status is None:
+        return _describe(exc)
+    reason = getattr(response, "reason_phrase", None) or getattr(response, "reason", None) or ""
+    return f"HTTP {status}" + (f" ({reason})" if reason else "")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def push_directory(

@@ -9,7 +9,8 @@ Conventions (used everywhere in thermogen):
   discrete schedule is ``t = (k + 1) / T``.
 * **Noise level.** A :class:`NoisePredictor` is conditioned on
   ``noise_level = noise_rate(t)`` (shape ``(B,)``), not on a schedule's integer
-  timestep, so one trained network can be sampled with any schedule.
+  timestep, so one trained network can be sampled with any schedule whose noise
+  levels stay within those it was trained on (``trained_noise_levels``).
 * **Energy.** Lower is more likely: ``p(x) ∝ exp(-E(x))`` and
   ``score(x) = -∇_x E(x)``.
 * **Randomness.** Every stochastic function takes a ``torch.Generator | None``;
@@ -22,14 +23,19 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from thermogen.checks import check_finite_number, check_in_range
 from thermogen.config import Configurable
+from thermogen.errors import ConfigError
 
 TimeLike = float | Tensor
+TRAINED_NOISE_LEVELS = "_trained_noise_levels"
+N = TypeVar("N", bound="NoisePredictor")
 
 
 # ----------------------------------------------------------------------------
@@ -72,10 +78,37 @@ class NoisePredictor(nn.Module, Configurable, ABC):
     """
 
     registry_kind: ClassVar[str] = "models"
+    trained_noise_levels: tuple[float, float] | None = None
+    """(lowest, highest) noise level seen in training, saved in the config as ``_trained_noise_levels``
+    (set by the trainer); pipelines warn when a sampling grid leaves it. None: unknown."""
 
     @abstractmethod
     def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
         """Predict from ``noisy`` (B, ...) at ``noise_level`` (B,)."""
+
+    def set_trained_noise_levels(self, lowest: float, highest: float) -> None:
+        """Record the noise-level range the network is trained on (both in [0, 1], lowest <= highest)."""
+        low = check_finite_number("lowest trained noise level", lowest, ConfigError)
+        high = check_finite_number("highest trained noise level", highest, ConfigError)
+        if not 0.0 <= low <= high <= 1.0:
+            raise ConfigError(f"trained noise levels ({low}, {high}); expected 0 <= lowest <= highest <= 1")
+        self.trained_noise_levels = (low, high)
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        if self.trained_noise_levels is not None:
+            config[TRAINED_NOISE_LEVELS] = list(self.trained_noise_levels)
+        return config
+
+    @classmethod
+    def from_config(cls: type[N], config: Mapping[str, Any], **overrides: Any) -> N:
+        model = super().from_config({k: v for k, v in config.items() if k != TRAINED_NOISE_LEVELS}, **overrides)
+        levels = config.get(TRAINED_NOISE_LEVELS)
+        if levels is not None:
+            if not isinstance(levels, (list, tuple)) or len(levels) != 2:
+                raise ConfigError(f"{TRAINED_NOISE_LEVELS}={levels!r}; expected [lowest, highest]")
+            model.set_trained_noise_levels(*levels)
+        return model
 
 
 # ----------------------------------------------------------------------------
@@ -148,8 +181,10 @@ class NoiseSchedule(Configurable, ABC):
 
 def _time64(t: TimeLike, like: Tensor | None) -> Tensor:
     if isinstance(t, Tensor):
+        if t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"diffusion time t has dtype {t.dtype}; expected real times in [0, 1]")
         device = like.device if like is not None else t.device
-        return t.to(device=device, dtype=torch.float64)
+        return check_in_range("diffusion time t", t.to(device=device, dtype=torch.float64), 0.0, 1.0)
     if not (isinstance(t, (int, float)) and math.isfinite(t) and 0.0 <= t <= 1.0):
         raise ValueError(f"diffusion time t={t!r} is outside [0, 1]")
     return torch.tensor(float(t), dtype=torch.float64, device=None if like is None else like.device)

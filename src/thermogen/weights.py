@@ -46,7 +46,11 @@ def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 
 def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise CheckpointError listing missing, unexpected and shape-mismatched tensors."""
+    """Raise CheckpointError listing missing, unexpected, shape- or dtype-mismatched and non-finite tensors.
+
+    A floating-point tensor stored as int8 or bool (or the reverse) is refused,
+    not cast; float32 <-> float16 and other float-to-float differences are fine.
+    """
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     mismatched = sorted(
@@ -54,7 +58,21 @@ def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, t
         for k in set(expected) & set(found)
         if found[k].shape != expected[k].shape
     )
+    kinds = sorted(
+        f"{k}: file {found[k].dtype} vs model {expected[k].dtype}"
+        for k in set(expected) & set(found)
+        if _kind(found[k].dtype) != _kind(expected[k].dtype)
+    )
+    non_finite = sorted(
+        k
+        for k in set(expected) & set(found)
+        if found[k].is_floating_point() and not bool(torch.isfinite(found[k]).all())
+    )
     problems = []
+    if kinds:
+        problems.append(f"wrong dtypes (floating-point, integer and boolean are not converted): {'; '.join(kinds)}")
+    if non_finite:
+        problems.append(f"tensors with NaN or infinite values: {', '.join(non_finite)}")
     if missing:
         problems.append(f"missing tensors: {', '.join(missing)}")
     if unexpected:
@@ -63,6 +81,12 @@ def check_state_dict(expected: Mapping[str, torch.Tensor], found: Mapping[str, t
         problems.append(f"shape mismatches: {'; '.join(mismatched)}")
     if problems:
         raise CheckpointError(f"{source} does not fit the model: " + " | ".join(problems))
+
+
+def _kind(dtype: torch.dtype) -> str:
+    if dtype == torch.bool:
+        return "bool"
+    return "float" if dtype.is_floating_point else "complex" if dtype.is_complex else "int"
 
 
 def load_module_state(module: torch.nn.Module, path: str | os.PathLike[str]) -> None:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from thermogen.cli import components, figures, recalibrate, sample, train
+from thermogen.cli.arguments import DefaultsFormatter, subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         evaluate.register(commands)
+    for _, command in subcommands(parser):
+        command.formatter_class = DefaultsFormatter
     return parser
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from thermogen import registry
+from thermogen.cli.arguments import plot_path
 
 
 def register(commands: Any) -> None:
@@ -15,7 +16,12 @@ def register(commands: Any) -> None:
 
     schedules = commands.add_parser("schedules", help="list noise schedules; --plot draws their rates")
     schedules.add_argument("names", nargs="*", help="schedules to plot (default: all registered)")
-    schedules.add_argument("--plot", metavar="PNG", help="write signal/noise rates and log-SNR against t")
+    schedules.add_argument(
+        "--plot",
+        metavar="PNG",
+        type=plot_path,
+        help="write signal/noise rates and log-SNR against t (needs matplotlib)",
+    )
     schedules.set_defaults(run=run_schedules)
 
 

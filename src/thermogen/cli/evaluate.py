@@ -14,24 +14,36 @@ import math
 import time
 from typing import Any
 
+from thermogen.cli.arguments import add_device, add_no_progress, positive_int
+
 
 def register(commands: Any) -> None:
     evaluate = commands.add_parser("evaluate", help="FD / KID / digit scores of a pipeline's samples vs MNIST")
     evaluate.add_argument("pipeline", help="bundled name, folder or Hub repo id")
-    evaluate.add_argument("--n", type=int, default=2000, help="number of samples (and of real images for the floor)")
     evaluate.add_argument(
-        "--steps", type=int, default=None, help="sampler steps (default: 20 diffusion, pipeline's own for EBM)"
+        "--n", type=positive_int, default=2000, help="samples (and real images for the floor) (default: %(default)s)"
     )
-    evaluate.add_argument("--sampler", default=None, help="swap in another registered sampler")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--batch-size", type=int, default=250, help="images generated per pipeline call")
+    evaluate.add_argument(
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="sampler steps (default: 20 for diffusion, the pipeline's chain length for EBM)",
+    )
+    evaluate.add_argument(
+        "--sampler", default=None, help="swap in another registered sampler (default: the pipeline's)"
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    evaluate.add_argument(
+        "--batch-size", type=positive_int, default=250, help="images per pipeline call (default: %(default)s)"
+    )
     evaluate.add_argument("--json", default=None, help="also write the results to this JSON file")
     evaluate.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: download / cache)")
-    evaluate.add_argument("--device", default="cpu", help="device of the pipeline")
+    add_device(evaluate)
+    add_no_progress(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
 
-def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generator: Any) -> Any:
+def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generator: Any, progress: bool = False) -> Any:
     """``n`` images (n, C, H, W) in [0, 1] on the CPU, made ``batch_size`` at a time."""
     import torch
 
@@ -46,9 +58,10 @@ def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generato
                 num_inference_steps=steps or 20,
                 generator=generator,
                 output_type="tensor",
-                progress=False,
+                progress=progress,
             )
         else:  # energy-based pipelines: the chain length is theirs unless --steps is given
+            pipeline.progress = progress  # read by EBMPipeline; plugin pipelines need not take the keyword
             output = pipeline(batch_size=size, steps=steps, generator=generator, output_type="tensor")
         batches.append(output.images.detach().float().cpu())
     return torch.cat(batches)
@@ -98,7 +111,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
 
     start = time.perf_counter()
-    images = generate(pipeline, args.n, args.batch_size, args.steps, generator)
+    images = generate(pipeline, args.n, args.batch_size, args.steps, generator, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     samples = evaluate_images(images, data_dir=args.data_dir)
     floor = real_data_floor(args.n, data_dir=args.data_dir, seed=args.seed)

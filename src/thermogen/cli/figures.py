@@ -5,34 +5,77 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, positive_int
+
 
 def register(commands: Any) -> None:
     interpolate = commands.add_parser("interpolate", help="rows of images from interpolated initial noises")
-    interpolate.add_argument("pipeline", nargs="?", default="thermogen/ddim-mnist")
-    interpolate.add_argument("--rows", type=int, default=5)
-    interpolate.add_argument("--num", type=int, default=11, help="frames per row")
-    interpolate.add_argument("--steps", type=int, default=20)
-    interpolate.add_argument("--method", choices=("book", "slerp"), default="book")
-    interpolate.add_argument("--seed", type=int, default=100)
-    interpolate.add_argument("--out", default="interpolation.png")
+    interpolate.add_argument(
+        "pipeline",
+        nargs="?",
+        default="thermogen/ddim-mnist",
+        help="diffusion pipeline: bundled name, folder or Hub repo",
+    )
+    interpolate.add_argument("--rows", type=positive_int, default=5, help="rows, each between two random noises")
+    interpolate.add_argument("--num", type=positive_int, default=11, help="frames per row")
+    interpolate.add_argument("--steps", type=positive_int, default=20, help="sampler steps")
+    interpolate.add_argument("--method", choices=("book", "slerp"), default="book", help="how the noises are mixed")
+    interpolate.add_argument("--seed", type=int, default=100, help="random seed")
+    _common(interpolate, "interpolation.png")
     interpolate.set_defaults(run=run_interpolate)
 
     sweep = commands.add_parser("steps-sweep", help="the same noise sampled with 1..100 steps, one row each")
-    sweep.add_argument("pipeline", nargs="?", default="thermogen/ddim-mnist")
-    sweep.add_argument("--steps", default="1,2,3,4,5,20,100", help="comma-separated step counts")
-    sweep.add_argument("--n", type=int, default=10, help="images per row")
-    sweep.add_argument("--seed", type=int, default=42)
-    sweep.add_argument("--out", default="steps_sweep.png")
+    sweep.add_argument(
+        "pipeline",
+        nargs="?",
+        default="thermogen/ddim-mnist",
+        help="diffusion pipeline: bundled name, folder or Hub repo",
+    )
+    sweep.add_argument(
+        "--steps", type=positive_int_list, default="1,2,3,4,5,20,100", help="comma-separated step counts"
+    )
+    sweep.add_argument("--n", type=positive_int, default=10, help="images per row")
+    sweep.add_argument("--seed", type=int, default=42, help="random seed")
+    _common(sweep, "steps_sweep.png")
     sweep.set_defaults(run=run_steps_sweep)
 
     strip = commands.add_parser("langevin-strip", help="snapshots of Langevin chains from noise (EBM pipelines)")
-    strip.add_argument("pipeline", nargs="?", default="thermogen/ebm-mnist")
-    strip.add_argument("--n", type=int, default=4, help="chains (rows)")
-    strip.add_argument("--steps", type=int, default=1000)
-    strip.add_argument("--snapshots", default="0,1,3,5,10,30,50,100,300,999")
-    strip.add_argument("--seed", type=int, default=0)
-    strip.add_argument("--out", default="langevin_strip.png")
+    strip.add_argument(
+        "pipeline", nargs="?", default="thermogen/ebm-mnist", help="EBM pipeline: bundled name, folder or Hub repo"
+    )
+    strip.add_argument("--n", type=positive_int, default=4, help="chains (rows)")
+    strip.add_argument("--steps", type=positive_int, default=1000, help="Langevin steps")
+    strip.add_argument(
+        "--snapshots", type=step_list, default="0,1,3,5,10,30,50,100,300,999", help="steps to show, comma-separated"
+    )
+    strip.add_argument("--seed", type=int, default=0, help="random seed")
+    _common(strip, "langevin_strip.png")
     strip.set_defaults(run=run_langevin_strip)
+
+
+def _common(parser: Any, out: str) -> None:
+    add_out_image(parser, out)
+    add_device(parser)
+    add_no_progress(parser)
+
+
+def positive_int_list(text: str) -> list[int]:
+    """argparse type: comma-separated positive integers ("1,2,20")."""
+    return [positive_int(part) for part in text.split(",")]
+
+
+def step_list(text: str) -> list[int]:
+    """argparse type: comma-separated step indices >= 0 ("0,1,999")."""
+    steps = []
+    for part in text.split(","):
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not an integer") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{value} is not a step index >= 0")
+        steps.append(value)
+    return steps
 
 
 def run_interpolate(args: argparse.Namespace) -> int:
@@ -41,12 +84,14 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
-    pipeline = DiffusionPipeline.from_pretrained(args.pipeline)
-    generator = torch.Generator().manual_seed(args.seed)
+    pipeline = DiffusionPipeline.from_pretrained(args.pipeline, device=args.device)
+    pipeline.progress = not args.no_progress
+    generator = torch.Generator().manual_seed(args.seed)  # noise drawn on the CPU: the same on every device
+    shape = (1, *pipeline.sample_shape())
     rows = []
     for _ in range(args.rows):
-        a = pipeline.make_noise(1, generator)[0]
-        b = pipeline.make_noise(1, generator)[0]
+        a = torch.randn(shape, generator=generator)[0]
+        b = torch.randn(shape, generator=generator)[0]
         rows.append(pipeline.interpolate(a, b, num=args.num, num_inference_steps=args.steps, method=args.method).images)
     path = save_grid(torch.cat(rows), args.out, nrow=args.num)
     print(f"wrote {path}")
@@ -59,12 +104,11 @@ def run_steps_sweep(args: argparse.Namespace) -> int:
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
-    pipeline = DiffusionPipeline.from_pretrained(args.pipeline)
-    pipeline.progress = False
-    steps = [int(s) for s in args.steps.split(",")]
-    rows = pipeline.steps_sweep(steps, batch_size=args.n, seed=args.seed)
-    path = save_grid(torch.cat([rows[s] for s in steps]), args.out, nrow=args.n)
-    print(f"wrote {path} (rows: {', '.join(map(str, steps))} steps)")
+    pipeline = DiffusionPipeline.from_pretrained(args.pipeline, device=args.device)
+    pipeline.progress = not args.no_progress
+    rows = pipeline.steps_sweep(args.steps, batch_size=args.n, seed=args.seed)
+    path = save_grid(torch.cat([rows[s] for s in args.steps]), args.out, nrow=args.n)
+    print(f"wrote {path} (rows: {', '.join(map(str, args.steps))} steps)")
     return 0
 
 
@@ -74,15 +118,19 @@ def run_langevin_strip(args: argparse.Namespace) -> int:
     from thermogen.pipelines.ebm import EBMPipeline
     from thermogen.pipelines.images import save_grid
 
-    pipeline = EBMPipeline.from_pretrained(args.pipeline)
-    snapshot_steps = [int(s) for s in args.snapshots.split(",")]
-    generator = torch.Generator().manual_seed(args.seed)
+    pipeline = EBMPipeline.from_pretrained(args.pipeline, device=args.device)
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
     out = pipeline(
-        batch_size=args.n, steps=args.steps, generator=generator, snapshot_steps=snapshot_steps, output_type="tensor"
+        batch_size=args.n,
+        steps=args.steps,
+        generator=generator,
+        snapshot_steps=args.snapshots,
+        output_type="tensor",
+        progress=not args.no_progress,
     )
     frames = out.snapshots  # (K, B, C, H, W) in [0, 1]
     assert frames is not None  # snapshot_steps were given
     grid = frames.transpose(0, 1).reshape(-1, *frames.shape[2:])
-    path = save_grid(grid, args.out, nrow=len(snapshot_steps))
-    print(f"wrote {path} (steps {args.snapshots})")
+    path = save_grid(grid, args.out, nrow=len(args.snapshots))
+    print(f"wrote {path} (steps {', '.join(map(str, args.snapshots))})")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from thermogen.cli.arguments import add_device, positive_int
 from thermogen.cli.train import data_arguments, load_dataset
 
 
@@ -18,10 +19,12 @@ def register(commands: Any) -> None:
     parser.add_argument("pipeline", help="pipeline folder, bundled name or Hub repo id")
     parser.add_argument("--out", required=True, help="folder for the recalibrated pipeline")
     data_arguments(parser)
-    parser.add_argument("--batches", type=int, default=100, help="forward passes to average over")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--batches", type=positive_int, default=100, help="forward passes to average over (default: %(default)s)"
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="images per pass (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    add_device(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.set_defaults(run=run_recalibrate)
 

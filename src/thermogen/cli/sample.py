@@ -5,22 +5,33 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, positive_int
+
 
 def register(commands: Any) -> None:
     sample = commands.add_parser("sample", help="generate a PNG grid from a pipeline")
     sample.add_argument(
         "pipeline", nargs="?", default="thermogen/ddim-mnist", help="bundled name, folder or Hub repo id"
     )
-    sample.add_argument("--n", type=int, default=64, help="number of images")
+    sample.add_argument("--n", type=positive_int, default=64, help="number of images (default: %(default)s)")
     sample.add_argument(
-        "--steps", type=int, default=None, help="sampler steps (default: 20 diffusion, pipeline's chain for EBM)"
+        "--steps",
+        type=positive_int,
+        default=None,
+        help="sampler steps (default: 20 for diffusion, the pipeline's chain length for EBM)",
     )
-    sample.add_argument("--sampler", default=None, help="swap in another registered sampler")
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--nrow", type=int, default=8, help="images per row")
-    sample.add_argument("--out", default="samples.png", help="PNG to write")
-    sample.add_argument("--device", default="cpu")
-    sample.add_argument("--no-progress", action="store_true")
+    sample.add_argument("--sampler", default=None, help="swap in another registered sampler (default: the pipeline's)")
+    sample.add_argument(
+        "--eta",
+        type=float,
+        default=None,
+        help="stochasticity of samplers that have it (ddim, euler) (default: the sampler's own)",
+    )
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    sample.add_argument("--nrow", type=positive_int, default=8, help="images per row (default: %(default)s)")
+    add_out_image(sample, "samples.png")
+    add_device(sample)
+    add_no_progress(sample)
     sample.set_defaults(run=run_sample)
 
 
@@ -36,14 +47,21 @@ def run_sample(args: argparse.Namespace) -> int:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     progress = not args.no_progress
     if isinstance(pipeline, DiffusionPipeline):
+        if args.eta is not None and "eta" not in pipeline.sampler.config:
+            name = type(pipeline.sampler).__name__
+            raise ValueError(f"--eta {args.eta}: sampler {name} has no eta; pick one that has, e.g. --sampler ddim")
         images = pipeline(
             batch_size=args.n,
-            num_inference_steps=args.steps or 20,
+            num_inference_steps=20 if args.steps is None else args.steps,
+            eta=args.eta,
             generator=generator,
             output_type="tensor",
             progress=progress,
         ).images
     else:
+        if args.eta is not None:
+            kind = type(pipeline).__name__
+            raise ValueError(f"--eta {args.eta} applies to diffusion samplers; {args.pipeline} is an {kind}")
         images = pipeline(
             batch_size=args.n, steps=args.steps, generator=generator, output_type="tensor", progress=progress
         ).images

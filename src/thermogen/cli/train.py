@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from thermogen.cli.arguments import add_device, add_no_progress, positive_int
 from thermogen.losses.denoising import LOSS_WEIGHTINGS, PREDICTION_TARGETS
 from thermogen.training.lr_schedule import LR_DECAYS
 
@@ -23,10 +24,10 @@ def register(commands: Any) -> None:
 
     diffusion = kinds.add_parser("diffusion", help="denoising diffusion (U-Net noise predictor, EMA)")
     data_arguments(diffusion)
-    diffusion.add_argument("--steps", type=int, default=2000, help="optimizer steps in total")
-    diffusion.add_argument("--batch-size", type=int, default=64, help="images per step and process")
+    diffusion.add_argument("--steps", type=positive_int, default=2000, help="optimizer steps in total")
+    diffusion.add_argument("--batch-size", type=positive_int, default=64, help="images per step and process")
     diffusion.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
-    diffusion.add_argument("--weight-decay", type=float, default=1e-4)
+    diffusion.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay")
     diffusion.add_argument("--ema", type=float, default=0.999, help="EMA decay")
     diffusion.add_argument(
         "--ema-power",
@@ -37,7 +38,7 @@ def register(commands: Any) -> None:
     diffusion.add_argument(
         "--no-ema-warmup", action="store_true", help="constant EMA decay from the first step (the book's behaviour)"
     )
-    diffusion.add_argument("--loss", choices=("mae", "mse"), default="mae")
+    diffusion.add_argument("--loss", choices=("mae", "mse"), default="mae", help="loss on the prediction")
     diffusion.add_argument(
         "--prediction-type", choices=PREDICTION_TARGETS, default="epsilon", help="training target (saved)"
     )
@@ -53,38 +54,38 @@ def register(commands: Any) -> None:
     diffusion.add_argument(
         "--widths", type=_int_list, default=None, help="U-Net widths (default: unet 32,64,96,128; ddpm_unet 32,64,128)"
     )
-    diffusion.add_argument("--block-depth", type=int, default=None, help="residual blocks per level (default 2)")
+    diffusion.add_argument("--block-depth", type=positive_int, default=None, help="blocks per level (new run: 2)")
     diffusion.add_argument("--no-attention", action="store_true", help="ddpm_unet: no self-attention in the middle")
     diffusion.add_argument("--schedule", default=None, help="registered noise schedule (default offset_cosine)")
     diffusion.add_argument("--sampler", default=None, help="registered sampler saved with the pipeline (default ddim)")
-    diffusion.add_argument("--sample-every", type=int, default=500, help="steps between sample grids")
-    diffusion.add_argument("--checkpoint-every", type=int, default=500)
-    diffusion.add_argument("--log-every", type=int, default=50)
+    diffusion.add_argument("--sample-every", type=positive_int, default=500, help="steps between sample grids")
+    diffusion.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints")
+    diffusion.add_argument("--log-every", type=positive_int, default=50, help="steps between log lines")
     _run_arguments(diffusion)
     diffusion.set_defaults(run=run_diffusion)
 
     ebm = kinds.add_parser("ebm", help="energy-based model by contrastive divergence with a replay buffer")
     data_arguments(ebm)
     ebm.add_argument("--epochs", type=float, default=1.0, help="passes over the data (fractions allowed)")
-    ebm.add_argument("--batch-size", type=int, default=128)
+    ebm.add_argument("--batch-size", type=positive_int, default=128, help="images per step and process")
     ebm.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
-    ebm.add_argument("--langevin-steps", type=int, default=60)
-    ebm.add_argument("--step-size", type=float, default=None, help="Langevin step size (default 10.0)")
+    ebm.add_argument("--langevin-steps", type=positive_int, default=60, help="Langevin steps per training step")
+    ebm.add_argument("--step-size", type=float, default=None, help="Langevin step size (new run: 10.0)")
     ebm.add_argument("--noise", type=float, default=None, help="Langevin noise std (default 0.005)")
     ebm.add_argument("--alpha", type=float, default=0.1, help="energy regularisation weight")
-    ebm.add_argument("--sample-every", type=int, default=200, help="steps between sample grids")
-    ebm.add_argument("--checkpoint-every", type=int, default=200)
-    ebm.add_argument("--log-every", type=int, default=20)
+    ebm.add_argument("--sample-every", type=positive_int, default=200, help="steps between sample grids")
+    ebm.add_argument("--checkpoint-every", type=positive_int, default=200, help="steps between checkpoints")
+    ebm.add_argument("--log-every", type=positive_int, default=20, help="steps between log lines")
     _run_arguments(ebm)
     ebm.set_defaults(run=run_ebm)
 
 
 def data_arguments(parser: argparse.ArgumentParser) -> None:
     """--dataset, --data-dir, --image-size, --channels, --center-crop (read by :func:`load_dataset`)."""
-    parser.add_argument("--dataset", choices=("mnist", "folder"), default="mnist")
+    parser.add_argument("--dataset", choices=("mnist", "folder"), default="mnist", help="MNIST or a folder of images")
     parser.add_argument("--data-dir", help="MNIST folder (default: $THERMOGEN_MNIST_DIR or download) or image folder")
     parser.add_argument("--image-size", type=int, default=32, help="MNIST: 32 (padded, the book) or 28 (native)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="image folder: 1 or 3 (default 3)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="image folder: 1 or 3 (default: 3)")
     parser.add_argument("--center-crop", action="store_true", help="image folder: crop to a square first")
 
 
@@ -94,12 +95,12 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue from OUT/checkpoint (a fresh OUT starts at step 0)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order and noise")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: this process's GPU or cpu)")
+    add_device(parser, default=None, default_text="this process's GPU under torchrun, else cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
         "--mixed-precision", action="store_true", help="bf16 autocast of the training forward pass (GPU runs)"
     )
-    parser.add_argument("--no-progress", action="store_true")
+    add_no_progress(parser)
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument(
         "--time-budget-minutes",

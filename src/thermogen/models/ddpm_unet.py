@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from thermogen.checks import check_allocation
 from thermogen.interfaces import NoisePredictor
 
 
@@ -138,6 +139,9 @@ class DDPMUNet(NoisePredictor):
             raise ValueError(
                 f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths"
             )
+        widest = max(widths)
+        check_allocation("the widest convolution weight", (widest, 2 * widest, 3, 3))
+        check_allocation("the noise-level embedding weight", (4 * widths[0], 4 * widths[0]))
         self.in_channels = in_channels
         self.image_size = image_size
         self.frequency_dims = widths[0]

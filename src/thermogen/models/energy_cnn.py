@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from thermogen.checks import check_allocation
 from thermogen.interfaces import EnergyModel
 
 FIRST_KERNEL, FIRST_PADDING = 5, 2
@@ -83,6 +84,7 @@ class EnergyCNN(EnergyModel):
             raise ValueError(f"widths={widths!r}; expected one or more positive channel counts")
         if not isinstance(hidden, int) or hidden < 1:
             raise ValueError(f"hidden={hidden!r}; expected a positive integer")
+        check_energy_cnn_sizes(in_channels, image_size, widths, hidden)
         self.in_channels = in_channels
         self.image_size = image_size
 
@@ -169,6 +171,25 @@ class EnergyCNN(EnergyModel):
                     (True, False, False),
                 )[0]
         return -f, grad
+
+
+def check_energy_cnn_sizes(in_channels: int, image_size: int, widths: Sequence[int], hidden: int) -> None:
+    """Refuse, before any weight is allocated, sizes whose largest weight would exceed the tensor limit.
+
+    The convolution weights grow with the channel counts, the dense layer's
+    (hidden, widths[-1] * s * s) with the image size (s = image_size halved len(widths) times).
+    """
+    channels = [in_channels, *widths]
+    for i, (cin, cout) in enumerate(zip(channels, widths)):
+        kernel = FIRST_KERNEL if i == 0 else KERNEL
+        check_allocation(f"EnergyCNN conv {i} weight", (cout, cin, kernel, kernel))
+    size = image_size
+    for _ in widths:
+        size = _halved(size)
+    check_allocation(
+        f"EnergyCNN dense weight (hidden={hidden}, widths[-1] * {size}^2 features for image_size={image_size})",
+        (hidden, widths[-1] * size * size),
+    )
 
 
 def _channels_last(x: Tensor) -> Tensor:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from thermogen.checks import check_allocation
 from thermogen.interfaces import NoisePredictor
 
 
@@ -107,6 +108,8 @@ class UNet(NoisePredictor):
             raise ValueError(f"block_depth={block_depth}; expected >= 1")
         if embedding_dims < 2 or embedding_dims % 2:
             raise ValueError(f"embedding_dims={embedding_dims}; expected a positive even number")
+        widest = max(widths)
+        check_allocation("the widest convolution weight", (widest, 2 * widest + embedding_dims, 3, 3))
         factor = 2 ** (len(widths) - 1)
         if image_size < factor or image_size % factor:
             raise ValueError(

@@ -15,7 +15,9 @@ what ``save_pretrained`` writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -23,7 +25,8 @@ import torch
 
 from thermogen import registry
 from thermogen.atomic import write_json
-from thermogen.config import Configurable, read_config, validate_arguments
+from thermogen.checks import check_allocation, check_device, check_positive_int
+from thermogen.config import Configurable, check_override_names, read_config, validate_arguments
 from thermogen.errors import ConfigError
 from thermogen.model_card import model_card
 
@@ -43,7 +46,36 @@ class Pipeline(Configurable):
 
     registry_kind: ClassVar[str] = "pipelines"
     component_kinds: ClassVar[dict[str, str]] = {}
+    call_keywords: ClassVar[tuple[str, ...]] = ()
+    """Keywords of ``__call__``; passed to ``from_pretrained`` by mistake, they get a hint."""
     model_card: str | None = None
+    """The model card (README.md). One read with the pipeline is written back only while the components
+    are the ones it describes; one set by code is always written."""
+    _card_components: dict[str, Any] | None = None
+
+    def check_components(self, **components: Any) -> None:
+        """Raise TypeError unless each component is an instance of the class the constructor's hint names.
+
+        Catches ``DiffusionPipeline(..., sampler=SGLDSampler())`` or ``sampler="ddim"``
+        at construction instead of deep inside a call.
+        """
+        hints = typing.get_type_hints(type(self).__init__)
+        for name, value in components.items():
+            expected = tuple(
+                a for a in typing.get_args(hints[name]) or (hints[name],) if isinstance(a, type) and a is not type(None)
+            )
+            if value is None and type(None) in typing.get_args(hints[name]):
+                continue
+            if not isinstance(value, expected):
+                hint = ""
+                if isinstance(value, (str, Mapping)):
+                    hint = (
+                        f"; to pick a registered {self.component_kinds[name][:-1]} by name or config, use "
+                        f"{type(self).__name__}.from_pretrained(..., {name}={value!r}) or "
+                        f"thermogen.registry.get({self.component_kinds[name]!r}, name)()"
+                    )
+                names = " or ".join(e.__name__ for e in expected)
+                raise TypeError(f"{type(self).__name__}: {name} is {_describe(value)}; expected a {names}{hint}")
 
     @property
     def components(self) -> dict[str, Any]:
@@ -65,8 +97,18 @@ class Pipeline(Configurable):
             if component is not None:
                 (directory / name).mkdir()
                 component.write_to(directory / name)
-        card = self.model_card or model_card(config["_class_name"], {k: config[k] for k in self.component_kinds})
-        (directory / MODEL_CARD).write_text(card, encoding="utf-8")
+        (directory / MODEL_CARD).write_text(self.current_model_card(), encoding="utf-8")
+
+    def current_model_card(self) -> str:
+        """The card to save: the one read with the pipeline while its components are unchanged,
+        else a card generated from the actual components (a sampler swap shows the new sampler)."""
+        config = self.to_config()
+        if self.model_card is not None and self._card_components in (None, self._component_configs()):
+            return self.model_card
+        return model_card(config["_class_name"], {k: config[k] for k in self.component_kinds})
+
+    def _component_configs(self) -> dict[str, Any]:
+        return {k: None if v is None else v.to_config() for k, v in self.components.items()}
 
     @classmethod
     def read_from(cls: type[P], directory: Path, **overrides: Any) -> P:
@@ -90,20 +132,86 @@ class Pipeline(Configurable):
                 components[name] = _read_component(kind, directory / name)
             else:
                 components[name] = None
+        _check_plain_overrides(target, overrides)
         plain = {k: v for k, v in index.items() if k not in target.component_kinds}
         kwargs = validate_arguments(target, {**plain, **{k: v for k, v in overrides.items()}, **components})
         pipeline = target(**kwargs)
         card = directory / MODEL_CARD
         if card.is_file():
             pipeline.model_card = card.read_text(encoding="utf-8")
+            changed = overrides_components(components, index)
+            pipeline._card_components = {"changed at load": True} if changed else pipeline._component_configs()
+        return pipeline
+
+    @classmethod
+    def from_pretrained(  # type: ignore[override]
+        cls: type[P],
+        name_or_path: str | os.PathLike[str],
+        subfolder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        cache_dir: str | os.PathLike[str] | None = None,
+        token: str | bool | None = None,
+        torch_dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+        **overrides: Any,
+    ) -> P:
+        """Load a pipeline saved with ``save_pretrained``: a folder, a bundled name or a Hub repo.
+
+        Args:
+            name_or_path: a local folder, a bundled short name (``"thermogen/ddim-mnist"``, see
+                ``thermogen list``) or a Hub repo id (``"org/name"``; ``HF_ENDPOINT`` picks another Hub,
+                ``HF_HUB_OFFLINE=1`` uses the cache only).
+            subfolder: a folder inside the repo that holds the pipeline.
+            revision: a Hub branch, tag or commit (Hub repos only).
+            local_files_only: use the local Hub cache, never the network.
+            cache_dir: the Hub cache folder (default: huggingface_hub's).
+            token: a Hub token for private repos (True: the stored login).
+            torch_dtype: cast floating-point weights, e.g. ``torch.float16`` or ``torch.bfloat16``
+                (default: as stored, float32); samples are then drawn in this dtype.
+            device: move the pipeline there, e.g. ``"cuda"`` (default: CPU).
+            **overrides: replace a component or a setting. A component (DiffusionPipeline:
+                ``model``, ``schedule``, ``sampler``, ``normalizer``; EBMPipeline: ``energy_model``,
+                ``sampler``, ``buffer``) by a registered name built with its defaults
+                (``sampler="dpmpp_2m"``), by a config with ``_class_name``
+                (``sampler={"_class_name": "ddim", "eta": 0.5}``) or by an object
+                (``schedule=CosineSchedule()``); a plain setting by value (``generation_steps=200``).
+
+        Raises:
+            PretrainedNotFoundError: no such folder, bundled name, repo or revision, or offline and not cached.
+            ConfigError: a config or override that does not fit.
+            CheckpointError: a weights file that is missing, corrupted or does not fit the model.
+        """
+        if "variant" in overrides:
+            raise ConfigError(
+                f"variant={overrides['variant']!r} is not supported: thermogen stores one float32 weights file "
+                "per component; pass torch_dtype=torch.float16 to load it in half precision"
+            )
+        pipeline = super().from_pretrained(
+            name_or_path, subfolder, revision, local_files_only, cache_dir, token, **overrides
+        )
+        if torch_dtype is not None or device is not None:
+            pipeline.to(device, torch_dtype)
         return pipeline
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Generate; each pipeline documents its keywords (``batch_size``, ``generator``, ``output_type``, ...)."""
         raise NotImplementedError
 
-    def to(self: P, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> P:
-        """Move every module (and tensor-holding component) to ``device`` / ``dtype``; returns self."""
+    def to(self: P, device: torch.device | str | torch.dtype | None = None, dtype: torch.dtype | None = None) -> P:
+        """Move every module (and tensor-holding component) to ``device`` / ``dtype``; returns self.
+
+        Like ``nn.Module.to``: ``pipe.to("cuda")``, ``pipe.to(torch.float16)``, ``pipe.to("cuda", torch.float16)``.
+        Replay buffers keep float32 storage.
+        """
+        if isinstance(device, torch.dtype):
+            if dtype is not None:
+                raise TypeError(f"to({device}, {dtype}): two dtypes given; expected to(device, dtype)")
+            device, dtype = None, device
+        if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+            raise TypeError(f"dtype={dtype!r}; expected a floating-point torch.dtype such as torch.float16")
+        if device is not None:
+            device = check_device(device)
         for component in self.components.values():
             if isinstance(component, torch.nn.Module):
                 component.to(device=device, dtype=dtype)
@@ -132,6 +240,67 @@ class Pipeline(Configurable):
         return f"{type(self).__name__}({parts})"
 
 
+class PipelineOutput:
+    """Indexing as diffusers' outputs: ``out[0]`` (the images), ``out["images"]``, ``out.to_tuple()``.
+
+    Subclasses are frozen dataclasses whose first field is ``images``; as in diffusers,
+    integer indices count only the fields that are not None.
+    """
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """The fields that are not None, in order (what ``return_dict=False`` returns)."""
+        return tuple(value for value in vars(self).values() if value is not None)
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        if isinstance(key, str):
+            if vars(self).get(key) is None:
+                present = [k for k, v in vars(self).items() if v is not None]
+                raise KeyError(f"{key!r}; this output has {present}")
+            return vars(self)[key]
+        return self.to_tuple()[key]
+
+
+def overrides_components(components: Mapping[str, Any], index: Mapping[str, Any]) -> bool:
+    """Whether any loaded component differs in kind from what ``model_index.json`` names."""
+    return any(
+        (value is None) != (index.get(name) is None)
+        or (value is not None and registry.name_of(kind_of(value), type(value)) != index.get(name))
+        for name, value in components.items()
+    )
+
+
+def kind_of(component: Any) -> str:
+    return str(component.registry_kind)
+
+
+def draw_noise(
+    shape: Sequence[int],
+    generator: torch.Generator | Sequence[torch.Generator] | None,
+    device: torch.device,
+    dtype: torch.dtype,
+    uniform: bool = False,
+) -> torch.Tensor:
+    """Initial noise (B, *shape[1:]): standard normal (or U(0, 1)); size checked before allocating.
+
+    With a list of B generators (diffusers' convention) row i comes from generator i alone.
+    """
+    batch = check_positive_int("batch_size", shape[0])
+    check_allocation("initial noise", shape, dtype)
+    draw = torch.rand if uniform else torch.randn
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != batch:
+            raise ValueError(f"{len(generator)} generators for batch_size={batch}; expected one per sample")
+        rows = [draw(tuple(shape[1:]), generator=g, device=g.device, dtype=dtype) for g in generator]
+        return torch.stack(rows).to(device)
+    return draw(tuple(shape), generator=generator, device=device, dtype=dtype)  # type: ignore[arg-type]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, (str, Mapping)):
+        return f"{value!r} (a {type(value).__name__})"
+    return f"a {type(value).__name__}"
+
+
 def _read_component(kind: str, directory: Path) -> Any:
     config = read_config(directory / "config.json")
     name = config.get("_class_name")
@@ -145,6 +314,28 @@ def _component_from_override(kind: str, name: str, value: Any) -> Any:
     if isinstance(value, str):
         return registry.get(kind, value)()
     if isinstance(value, Mapping):
-        cls = registry.get(kind, str(value.get("_class_name")))
-        return cls.from_config(value)
+        if not isinstance(value.get("_class_name"), str):
+            raise ConfigError(
+                f"{name}={dict(value)!r} has no '_class_name'; a {name} config names a registered "
+                f"{kind[:-1]}, e.g. {{'_class_name': 'ddim', **{dict(value)!r}}} "
+                f"(registered: {', '.join(registry.names(kind))})"
+            )
+        cls = registry.get(kind, value["_class_name"])
+        return cls.from_config({"_class_name": value["_class_name"]}, **{k: v for k, v in value.items()})
     return value
+
+
+def _check_plain_overrides(target: type[Pipeline], overrides: Mapping[str, Any]) -> None:
+    """A keyword of ``from_pretrained`` that is neither a component nor a setting of ``target`` raises.
+
+    A keyword of the call (``eta``, ``num_inference_steps``, ...) gets a hint: it goes to ``pipe(...)``.
+    """
+    for key in sorted(set(overrides) & set(target.call_keywords)):
+        hint = ""
+        if key == "eta":
+            hint = f", or into a sampler config: sampler={{'_class_name': 'ddim', 'eta': {overrides[key]!r}}}"
+        raise ConfigError(
+            f"{key}={overrides[key]!r} is a keyword of {target.__name__}'s call, not a setting to load with; "
+            f"pass it to the call: pipe({key}={overrides[key]!r}){hint}"
+        )
+    check_override_names(target, overrides)

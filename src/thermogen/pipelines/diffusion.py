@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, overload
 
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_finite, check_floating
 from thermogen.interfaces import NoisePredictor, NoiseSchedule
 from thermogen.normalizer import Normalizer
-from thermogen.pipelines.base import Pipeline
+from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.samplers.callbacks import Callback
 from thermogen.samplers.diffusion_base import DiffusionSampler
 
+GeneratorLike = torch.Generator | list[torch.Generator] | None
+
 
 @dataclass(frozen=True)
-class DiffusionPipelineOutput:
-    """Generated images and, if asked for, the denormalised x_0 estimates along the way.
+class DiffusionPipelineOutput(PipelineOutput):
+    """Generated images and, if asked for, the samples along the way; ``out[0]`` is ``out.images``.
 
     Attributes:
         images: list of PIL images, a float numpy array (B, H, W, C), or a tensor (B, C, H, W), all in [0, 1].
@@ -42,6 +47,7 @@ class DiffusionPipeline(Pipeline):
         "sampler": "samplers",
         "normalizer": "components",
     }
+    call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "num_inference_steps", "eta", "output_type")
 
     def __init__(
         self,
@@ -50,6 +56,7 @@ class DiffusionPipeline(Pipeline):
         sampler: DiffusionSampler,
         normalizer: Normalizer | None = None,
     ) -> None:
+        self.check_components(model=model, schedule=schedule, sampler=sampler, normalizer=normalizer)
         self.model = model.eval()  # sampling uses BatchNorm's running statistics
         self.schedule = schedule
         self.sampler = sampler
@@ -67,54 +74,97 @@ class DiffusionPipeline(Pipeline):
             int(getattr(self.model, "image_size", 32)),
         )
 
-    def make_noise(self, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
-        """Standard normal initial noise (batch_size, C, H, W) on the pipeline's device and dtype."""
+    def make_noise(self, batch_size: int, generator: GeneratorLike = None) -> Tensor:
+        """Standard normal initial noise (batch_size, C, H, W) on the pipeline's device and dtype.
+
+        The size is checked before allocating; with a list of ``batch_size`` generators,
+        image i's noise comes from generator i.
+        """
         _check_positive("batch_size", batch_size)
-        return torch.randn(
-            (batch_size, *self.sample_shape()), generator=generator, device=self.device, dtype=self.dtype
-        )
+        return draw_noise((batch_size, *self.sample_shape()), generator, self.device, self.dtype)
+
+    @overload
+    def __call__(
+        self,
+        batch_size: int = ...,
+        num_inference_steps: int = ...,
+        generator: GeneratorLike = ...,
+        initial_noise: Tensor | None = ...,
+        eta: float | None = ...,
+        output_type: OutputType = ...,
+        callback: Callback | None = ...,
+        return_trajectory: bool = ...,
+        progress: bool | None = ...,
+        return_dict: Literal[True] = ...,
+    ) -> DiffusionPipelineOutput: ...
+
+    @overload
+    def __call__(
+        self,
+        batch_size: int = ...,
+        num_inference_steps: int = ...,
+        generator: GeneratorLike = ...,
+        initial_noise: Tensor | None = ...,
+        eta: float | None = ...,
+        output_type: OutputType = ...,
+        callback: Callback | None = ...,
+        return_trajectory: bool = ...,
+        progress: bool | None = ...,
+        *,
+        return_dict: Literal[False],
+    ) -> tuple[Any, ...]: ...
 
     @torch.inference_mode()
     def __call__(
         self,
         batch_size: int = 16,
         num_inference_steps: int = 20,
-        generator: torch.Generator | None = None,
+        generator: GeneratorLike = None,
         initial_noise: Tensor | None = None,
         eta: float | None = None,
         output_type: OutputType = "pil",
         callback: Callback | None = None,
         return_trajectory: bool = False,
         progress: bool | None = None,
-    ) -> DiffusionPipelineOutput:
+        return_dict: bool = True,
+    ) -> DiffusionPipelineOutput | tuple[Any, ...]:
         """Generate ``batch_size`` images with ``num_inference_steps`` sampler steps.
 
         Args:
             batch_size: number of images; ignored when ``initial_noise`` is given.
             num_inference_steps: sampler steps (positive).
-            generator: makes the initial noise (and stochastic samplers) reproducible.
-            initial_noise: (B, C, H, W) starting noise instead of drawing it.
+            generator: makes the initial noise (and stochastic samplers) reproducible; a list of
+                ``batch_size`` generators (diffusers' convention) makes image i depend on generator i only.
+            initial_noise: (B, C, H, W) finite, real starting noise instead of drawing it.
             eta: stochasticity for samplers that have it (DDIM: 0 deterministic, 1 DDPM-like).
-            output_type: "pil", "numpy" (B, H, W, C) or "tensor" (B, C, H, W), values in [0, 1].
+            output_type: "pil", "numpy"/"np" (B, H, W, C, float32) or "tensor"/"pt" (B, C, H, W, in the
+                pipeline's dtype), values in [0, 1].
             callback: per-step hook, see :mod:`thermogen.samplers.callbacks`.
             return_trajectory: also return every intermediate sample.
             progress: show a progress bar (default: the pipeline's ``progress`` attribute).
+            return_dict: False returns a tuple, ``(images,)`` or ``(images, trajectory)``, as diffusers does.
+
+        Returns:
+            ``images`` are the sampler's last estimate of the clean image x_0, mapped back to
+            pixel space with the normalizer (``denormalize``) and clipped to [0, 1].
         """
         _check_positive("num_inference_steps", num_inference_steps)
         noise = self.make_noise(batch_size, generator) if initial_noise is None else self._check_noise(initial_noise)
         sampler = self._sampler_with(eta)
+        warn_outside_trained_noise_levels(self.model, sampler, self.schedule, num_inference_steps)
         result = sampler.sample(
             self.model,
             noise,
             num_inference_steps,
             self.schedule,
-            generator=generator,
+            generator=generator,  # type: ignore[arg-type]  # a list: DiffusionSampler.randn_like draws per row
             callback=callback,
             return_trajectory=return_trajectory,
             progress=self.progress if progress is None else progress,
         )
         images = self.normalizer.denormalize(result.pred_original_sample.float()).clamp(0.0, 1.0)
-        return DiffusionPipelineOutput(to_output(images, output_type), result.trajectory)
+        output = DiffusionPipelineOutput(to_output(images.to(noise.dtype), output_type), result.trajectory)
+        return output if return_dict else output.to_tuple()
 
     def interpolate(
         self,
@@ -152,16 +202,59 @@ class DiffusionPipeline(Pipeline):
         if eta is None:
             return self.sampler
         if "eta" not in self.sampler.config:
-            raise ValueError(f"eta={eta} given, but sampler {type(self.sampler).__name__} has no eta")
+            raise ValueError(
+                f"eta={eta!r} given, but sampler {type(self.sampler).__name__} has no eta (its arguments: "
+                f"{sorted(self.sampler.config)}); drop eta, or load a sampler that has one, e.g. "
+                f"from_pretrained(..., sampler={{'_class_name': 'ddim', 'eta': {eta!r}}})"
+            )
         return type(self.sampler).from_config(self.sampler.to_config(), eta=eta)
 
     def _check_noise(self, noise: Tensor) -> Tensor:
+        check_floating("initial_noise", noise)
+        check_finite("initial_noise", noise)
         channels, height, width = self.sample_shape()
         if noise.ndim != 4 or tuple(noise.shape[1:]) != (channels, height, width):
             raise ValueError(
                 f"initial_noise has shape {tuple(noise.shape)}; expected (B, {channels}, {height}, {width})"
             )
         return noise.to(self.device, self.dtype)
+
+
+def record_trained_noise_levels(model: NoisePredictor, schedule: NoiseSchedule) -> None:
+    """Widen ``model.trained_noise_levels`` to ``schedule``'s noise rates over t in [0, 1].
+
+    Training draws t ~ U(0, 1), so the network sees noise levels from noise_rate(0) to noise_rate(1).
+    """
+    low, high = float(schedule.noise_rate(0.0)), float(schedule.noise_rate(1.0))
+    if model.trained_noise_levels is not None:
+        low, high = min(low, model.trained_noise_levels[0]), max(high, model.trained_noise_levels[1])
+    model.set_trained_noise_levels(low, high)
+
+
+def warn_outside_trained_noise_levels(
+    model: NoisePredictor, sampler: DiffusionSampler, schedule: NoiseSchedule, num_steps: int
+) -> None:
+    """Warn when the sampler's grid asks the model about noise levels it was never trained on.
+
+    A network only knows the noise levels its training schedule produced; a
+    schedule that reaches higher ones (or lower, other than the final step to
+    t = 0) gives images the network cannot denoise (blobs, saturated pixels).
+    """
+    trained = getattr(model, "trained_noise_levels", None)
+    if trained is None:
+        return
+    times = sampler.timestep_grid(schedule, num_steps)[:-1]  # the model is not evaluated at the final time
+    levels = schedule.noise_rate(times)
+    lowest, highest = float(levels.min()), float(levels.max())
+    tolerance = 1e-3
+    if highest > trained[1] + tolerance or lowest < trained[0] - tolerance:
+        warnings.warn(
+            f"the {type(schedule).__name__} grid of {num_steps} steps visits noise levels "
+            f"[{lowest:.4f}, {highest:.4f}], but the model was trained on [{trained[0]:.4f}, {trained[1]:.4f}]; "
+            "expect poor images. Sample with the schedule it was trained with, or retrain.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def model_channels(model: torch.nn.Module) -> int:
@@ -171,6 +264,9 @@ def model_channels(model: torch.nn.Module) -> int:
 def interpolate_noise(noise_a: Tensor, noise_b: Tensor, num: int, method: Literal["book", "slerp"] = "book") -> Tensor:
     """``num`` noises from ``noise_b`` to ``noise_a`` (inclusive): (num, *noise_a.shape[-3:])."""
     _check_positive("num", num)
+    for name, noise in (("noise_a", noise_a), ("noise_b", noise_b)):
+        check_floating(name, noise)
+        check_finite(name, noise)
     if noise_a.shape != noise_b.shape:
         raise ValueError(f"noise_a {tuple(noise_a.shape)} and noise_b {tuple(noise_b.shape)} differ in shape")
     a = noise_a.reshape(1, *noise_a.shape[-3:]).double()
@@ -180,9 +276,14 @@ def interpolate_noise(noise_a: Tensor, noise_b: Tensor, num: int, method: Litera
         theta = fraction * (torch.pi / 2)
         mixed = torch.sin(theta) * a + torch.cos(theta) * b
     elif method == "slerp":
-        cos_omega = (a * b).sum() / (a.norm() * b.norm())
-        omega = torch.arccos(cos_omega.clamp(-1.0, 1.0))
-        mixed = (torch.sin((1 - fraction) * omega) * b + torch.sin(fraction * omega) * a) / torch.sin(omega)
+        norms = a.norm() * b.norm()
+        if float(norms) == 0.0:
+            raise ValueError("slerp needs two non-zero noises; noise_a or noise_b is all zeros")
+        omega = float(torch.arccos(((a * b).sum() / norms).clamp(-1.0, 1.0)))
+        if math.sin(omega) < 1e-12:  # (anti)parallel endpoints: the great circle is undefined, interpolate linearly
+            mixed = (1 - fraction) * b + fraction * a
+        else:
+            mixed = (torch.sin((1 - fraction) * omega) * b + torch.sin(fraction * omega) * a) / math.sin(omega)
     else:
         raise ValueError(f"method={method!r}; expected 'book' or 'slerp'")
     return mixed.to(noise_a.dtype)

@@ -8,26 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, overload
 
 import torch
 from torch import Tensor
 
 from thermogen.buffers import ReplayBuffer
+from thermogen.checks import check_finite, check_floating, check_positive_int
 from thermogen.interfaces import EnergyModel
-from thermogen.pipelines.base import Pipeline
+from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.samplers.callbacks import Callback
 from thermogen.samplers.energy_base import EnergySampler
 
 
 @dataclass(frozen=True)
-class EBMPipelineOutput:
-    """Generated images and the chain's snapshots.
+class EBMPipelineOutput(PipelineOutput):
+    """Generated images and the chain's snapshots; ``out[0]`` is ``out.images``.
 
     Attributes:
-        images: final states in [0, 1], in the requested output type.
-        snapshots: (K, B, C, H, W) states in [0, 1] at ``snapshot_steps``, or None.
+        images: final states in [0, 1], in the requested output type ("pt": in the pipeline's dtype).
+        snapshots: (K, B, C, H, W) float32 states in [0, 1] at ``snapshot_steps``, or None.
         snapshot_steps: the step indices of the snapshots.
         acceptance_rate: Metropolis acceptance (MALA, HMC), else None.
     """
@@ -53,6 +54,7 @@ class EBMPipeline(Pipeline):
         "sampler": "samplers",
         "buffer": "components",
     }
+    call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "steps", "init", "output_type")
 
     def __init__(
         self,
@@ -61,8 +63,8 @@ class EBMPipeline(Pipeline):
         buffer: ReplayBuffer | None = None,
         generation_steps: int = 1000,
     ) -> None:
-        if generation_steps < 1:
-            raise ValueError(f"generation_steps={generation_steps}; expected a positive integer")
+        check_positive_int("generation_steps", generation_steps)
+        self.check_components(energy_model=energy_model, sampler=sampler, buffer=buffer)
         self.energy_model = energy_model.eval()
         self.sampler = sampler
         self.buffer = buffer
@@ -74,6 +76,35 @@ class EBMPipeline(Pipeline):
         size = int(getattr(self.energy_model, "image_size", 32))
         return (int(getattr(self.energy_model, "in_channels", 1)), size, size)
 
+    @overload
+    def __call__(
+        self,
+        batch_size: int = ...,
+        steps: int | None = ...,
+        generator: torch.Generator | None = ...,
+        init: Literal["uniform", "buffer"] | Tensor = ...,
+        snapshot_steps: Sequence[int] | None = ...,
+        output_type: OutputType = ...,
+        callback: Callback | None = ...,
+        progress: bool | None = ...,
+        return_dict: Literal[True] = ...,
+    ) -> EBMPipelineOutput: ...
+
+    @overload
+    def __call__(
+        self,
+        batch_size: int = ...,
+        steps: int | None = ...,
+        generator: torch.Generator | None = ...,
+        init: Literal["uniform", "buffer"] | Tensor = ...,
+        snapshot_steps: Sequence[int] | None = ...,
+        output_type: OutputType = ...,
+        callback: Callback | None = ...,
+        progress: bool | None = ...,
+        *,
+        return_dict: Literal[False],
+    ) -> tuple[Any, ...]: ...
+
     def __call__(
         self,
         batch_size: int = 16,
@@ -84,7 +115,8 @@ class EBMPipeline(Pipeline):
         output_type: OutputType = "pil",
         callback: Callback | None = None,
         progress: bool | None = None,
-    ) -> EBMPipelineOutput:
+        return_dict: bool = True,
+    ) -> EBMPipelineOutput | tuple[Any, ...]:
         """Run ``steps`` sampler steps (default ``generation_steps``) from ``init``.
 
         Args:
@@ -92,7 +124,13 @@ class EBMPipeline(Pipeline):
             init: "uniform" (U(-1, 1) noise), "buffer" (draws from the replay buffer) or a
                 tensor (B, C, H, W) of starting images in [0, 1].
             snapshot_steps: step indices to keep, e.g. the book's (0, 1, 3, 5, 10, 30, 50, 100, 300, 999).
+            return_dict: False returns ``out.to_tuple()``, the fields that are not None, as diffusers does.
         """
+        if isinstance(generator, (list, tuple)):
+            raise TypeError(
+                f"generator is a list of {len(generator)}; EBMPipeline takes one torch.Generator "
+                "(energy samplers draw each step's noise for the whole batch at once)"
+            )
         start = self._initial(batch_size, init, generator)
         result = self.sampler.sample(
             self.energy_model,
@@ -103,11 +141,12 @@ class EBMPipeline(Pipeline):
             callback=callback,
             progress=self.progress if progress is None else progress,
         )
-        images = to_unit(result.sample)
+        images = to_unit(result.sample).to(start.dtype)
         snapshots = None if result.snapshots is None else to_unit(result.snapshots)
-        return EBMPipelineOutput(
+        output = EBMPipelineOutput(
             to_output(images, output_type), snapshots, result.snapshot_steps, result.acceptance_rate
         )
+        return output if return_dict else output.to_tuple()
 
     @torch.no_grad()
     def energy(self, images: Tensor) -> Tensor:
@@ -124,8 +163,7 @@ class EBMPipeline(Pipeline):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
         if init == "uniform":
-            noise = torch.rand((batch_size, *self.sample_shape()), generator=generator, device=device, dtype=dtype)
-            return noise * 2.0 - 1.0
+            return draw_noise((batch_size, *self.sample_shape()), generator, device, dtype, uniform=True) * 2.0 - 1.0
         if init == "buffer":
             if self.buffer is None or len(self.buffer) == 0:
                 raise ValueError("init='buffer' but this pipeline has no (filled) replay buffer; use init='uniform'")
@@ -133,13 +171,13 @@ class EBMPipeline(Pipeline):
         raise ValueError(f"init={init!r}; expected 'uniform', 'buffer' or a tensor of images")
 
     def _check_images(self, images: Tensor, name: str) -> Tensor:
+        check_floating(name, images)
         expected = self.sample_shape()
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(
                 f"{name} has shape {tuple(images.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})"
             )
-        if not torch.isfinite(images).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
+        check_finite(name, images)
         return images.to(self.device, self.dtype)
 
 

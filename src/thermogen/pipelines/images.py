@@ -10,15 +10,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-OutputType = Literal["pil", "numpy", "tensor"]
+OutputType = Literal["pil", "numpy", "np", "tensor", "pt"]
+"""What a pipeline returns: PIL images, a NumPy array ("np" = "numpy", as in diffusers) or a tensor ("pt")."""
 
 
 def to_output(images: Tensor, output_type: OutputType) -> Any:
-    """(B, C, H, W) float images in [0, 1] -> "tensor" (as is), "numpy" (B, H, W, C) or "pil" (list)."""
-    if output_type == "tensor":
+    """(B, C, H, W) float images in [0, 1] -> "tensor"/"pt" (as is), "numpy"/"np" (B, H, W, C) or "pil" (list)."""
+    if output_type in ("tensor", "pt"):
         return images
+    if output_type not in ("numpy", "np", "pil"):
+        raise ValueError(f"output_type={output_type!r}; expected 'pil', 'numpy' (or 'np') or 'tensor' (or 'pt')")
     array = images.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
-    if output_type == "numpy":
+    if output_type in ("numpy", "np"):
         return array
     if output_type == "pil":
         from PIL import Image
@@ -48,7 +51,10 @@ def make_grid(images: Tensor, nrow: int = 8, padding: int = 2, pad_value: float 
 
 
 def save_image(image: Tensor, path: str | os.PathLike[str], scale: int = 1) -> Path:
-    """Write a (C, H, W) image in [0, 1] as PNG (atomically), optionally upscaled by ``scale`` (nearest)."""
+    """Write a (C, H, W) image in [0, 1] as PNG or JPEG, as the extension says (atomically).
+
+    Optionally upscaled by ``scale`` (nearest); other extensions raise ValueError.
+    """
     from PIL import Image
 
     from thermogen.atomic import atomic_file
@@ -58,8 +64,11 @@ def save_image(image: Tensor, path: str | os.PathLike[str], scale: int = 1) -> P
     if scale > 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     target = Path(path)
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+    if target.suffix.lower() not in formats:
+        raise ValueError(f"{target} has extension {target.suffix or '(none)'!r}; expected .png, .jpg or .jpeg")
     with atomic_file(target) as tmp:
-        picture.save(tmp, format="PNG")
+        picture.save(tmp, format=formats[target.suffix.lower()])
     return target
 
 

@@ -233,7 +233,16 @@ class DiffusionSampler(Sampler):
 
         A generator on another device (a CPU generator for a GPU sample) draws
         there and the noise is copied over, so results do not depend on the device.
+        A list of B generators (as in diffusers) draws row i of the noise from
+        generator i, so each sample depends on its own generator only.
         """
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != sample.shape[0]:
+                raise ValueError(
+                    f"{len(generator)} generators for a batch of {sample.shape[0]}; expected one per sample"
+                )
+            rows = [DiffusionSampler.randn_like(row[None], g) for row, g in zip(sample, generator)]
+            return torch.cat(rows)
         device = generator.device if generator is not None else sample.device
         noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device=device)
         return noise.to(sample.device)

@@ -38,7 +38,7 @@ from thermogen.losses.denoising import (
     denoising_target,
     snr_weight,
 )
-from thermogen.pipelines.diffusion import DiffusionPipeline
+from thermogen.pipelines.diffusion import DiffusionPipeline, record_trained_noise_levels
 from thermogen.pipelines.images import save_grid
 from thermogen.training.batches import gather
 from thermogen.training.checkpoint import PIPELINE_DIR, load_checkpoint_state, save_checkpoint
@@ -111,6 +111,7 @@ class DiffusionTrainer(TrainingLoop):
                 f"prediction_type={self.config.prediction_type!r}"
             )
         self.pipeline = pipeline
+        record_trained_noise_levels(pipeline.model, pipeline.schedule)
         device = self.context.device
         pipeline.to(device)
         self.model: nn.Module = copy.deepcopy(pipeline.model).train()
