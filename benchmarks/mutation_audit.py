@@ -50,35 +50,26 @@ class Mutation:
     apply: Callable[[Path], None] | None = field(default=None, compare=False)  # instead of a text edit
 
 
-def _randomise_bundled_unet(root: Path) -> None:
-    """Replace the bundled ddim-mnist weights by a freshly initialised U-Net with a trained-looking head."""
+def _randomise(path: Path) -> None:
+    """Replace every floating-point tensor of a safetensors file by Gaussian noise of the same scale."""
     import torch
     from safetensors.torch import load_file, save_file
 
-    path = root / "src/thermogen/pretrained/ddim-mnist/model/model.safetensors"
     tensors = load_file(path)
     generator = torch.Generator().manual_seed(0)
     for key, value in tensors.items():
         if value.is_floating_point() and "running" not in key:
-            tensors[key] = torch.randn(value.shape, generator=generator, dtype=value.dtype) * value.std().clamp_min(
-                1e-3
-            )
+            scale = float(value.std()) if value.numel() > 1 else 1.0
+            tensors[key] = torch.randn(value.shape, generator=generator, dtype=value.dtype) * max(scale, 1e-3)
     save_file(tensors, path)
+
+
+def _randomise_bundled_unet(root: Path) -> None:
+    _randomise(root / "src/thermogen/pretrained/ddim-mnist/model/model.safetensors")
 
 
 def _randomise_bundled_ebm(root: Path) -> None:
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    path = root / "src/thermogen/pretrained/ebm-mnist/energy_model/model.safetensors"
-    tensors = load_file(path)
-    generator = torch.Generator().manual_seed(0)
-    for key, value in tensors.items():
-        if value.is_floating_point():
-            tensors[key] = torch.randn(value.shape, generator=generator, dtype=value.dtype) * value.std().clamp_min(
-                1e-3
-            )
-    save_file(tensors, path)
+    _randomise(root / "src/thermogen/pretrained/ebm-mnist/energy_model/model.safetensors")
 
 
 T = "tests/"

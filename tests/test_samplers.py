@@ -27,7 +27,7 @@ from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.from_diffusers import load_diffusers_scheduler, sampler_from_diffusers_config
 from thermogen.samplers.heun import HeunSampler
-from thermogen.samplers.spacing import KARRAS_RHO, SIGMA_MAX, timestep_grid
+from thermogen.samplers.spacing import timestep_grid
 from thermogen.schedules import CosineSchedule, ImprovedCosineSchedule, LinearSchedule, OffsetCosineSchedule
 from thermogen.testing import (
     GaussianMixture,
@@ -436,9 +436,9 @@ def test_karras_and_log_snr_grids_follow_their_formulas() -> None:
     schedule = LinearSchedule()
     sigma = lambda t: schedule.noise_rate(t) / schedule.signal_rate(t)  # noqa: E731
     karras = timestep_grid(schedule, 10, "karras")
-    sigmas = sigma(karras[:-1]) ** (1 / KARRAS_RHO)  # evenly spaced in sigma^(1/rho) ...
+    sigmas = sigma(karras[:-1]) ** (1 / 7.0)  # evenly spaced in sigma^(1/rho), rho = 7 (EDM eq. 5) ...
     torch.testing.assert_close(sigmas.diff(), sigmas.diff().mean().expand(9), rtol=1e-9, atol=0)
-    torch.testing.assert_close(sigma(karras[0]), torch.tensor(SIGMA_MAX, dtype=torch.float64))  # ... from 80
+    torch.testing.assert_close(sigma(karras[0]), torch.tensor(80.0, dtype=torch.float64))  # ... from 80
     torch.testing.assert_close(karras[-2], torch.tensor(1e-3, dtype=torch.float64))  # ... to the first step
     offset = OffsetCosineSchedule()  # sigma(0) > 0: n + 1 points evenly in log-SNR, from t = 1 to t = 0
     log_snr = offset.log_snr(timestep_grid(offset, 10, "log_snr"))
