@@ -125,7 +125,9 @@ def test_bundled_ddim_mnist_passes_the_quality_floor() -> None:
 
 def test_bundled_ebm_mnist_passes_the_quality_floor_from_uniform_noise() -> None:
     pipe = Pipeline.from_pretrained("thermogen/ebm-mnist")  # its own generation_steps, from U(-1, 1) noise
-    images = pipe(batch_size=40, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False).images
+    images = pipe(
+        batch_size=40, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False
+    ).images
     scores = quality(images)
     assert passes_quality_floor(scores), scores
 

@@ -66,7 +66,7 @@ def test_ddpm_fixed_large_adds_no_noise_on_the_step_to_clean_data() -> None:
     sampler = DDPMSampler(variance_type="fixed_large")
     sampler.set_timesteps(CosineSchedule(), 4)  # noise_rate(0) = 0
     x = torch.randn(8, 4, dtype=torch.float64)
-    a, s = sampler.host_rates(0.25)
+    a, _ = sampler.host_rates(0.25)
     out = sampler.step(torch.zeros_like(x), 0.25, 0.0, x, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(out.prev_sample, x / a, rtol=1e-10, atol=1e-10)  # the posterior mean x0^, no noise
 

@@ -143,8 +143,15 @@ def test_ebm_step_gradient_is_the_clipped_gradient_of_cdiv_plus_reg(tmp_path: Pa
     pipe = EBMPipeline(LinearEnergy(), sampler, ReplayBuffer(capacity=32, sample_shape=(1, 4, 4)))
     alpha, clip, real_noise = 0.3, 0.05, 0.2
     config = EBMTrainingConfig(
-        steps=1, batch_size=8, alpha=alpha, grad_clip=clip, real_noise=real_noise, langevin_steps=3,
-        log_every=1, checkpoint_every=10, sample_every=10,
+        steps=1,
+        batch_size=8,
+        alpha=alpha,
+        grad_clip=clip,
+        real_noise=real_noise,
+        langevin_steps=3,
+        log_every=1,
+        checkpoint_every=10,
+        sample_every=10,
     )
     trainer = EBMTrainer(pipe, dataset, tmp_path, config)
     trainer.buffer.push(torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(2)) * 2 - 1)
@@ -179,9 +186,31 @@ def test_train_diffusion_on_mnist_from_the_cli(mnist_dir: Path, tmp_path: Path) 
     from thermogen.pipelines.base import Pipeline
 
     out = tmp_path / "run"
-    args = ["train", "diffusion", "--dataset", "mnist", "--data-dir", str(mnist_dir), "--steps", "2",
-            "--batch-size", "4", "--widths", "4,8", "--block-depth", "1", "--out", str(out), "--log-every", "1",
-            "--sample-every", "100", "--checkpoint-every", "2", "--no-progress"]
+    args = [
+        "train",
+        "diffusion",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(mnist_dir),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--widths",
+        "4,8",
+        "--block-depth",
+        "1",
+        "--out",
+        str(out),
+        "--log-every",
+        "1",
+        "--sample-every",
+        "100",
+        "--checkpoint-every",
+        "2",
+        "--no-progress",
+    ]
     assert main(args) == 0
     pipe = Pipeline.from_pretrained(out / "checkpoint" / "pipeline")
     assert pipe.sample_shape() == (1, 32, 32)

@@ -113,8 +113,10 @@ def test_normalizer_fit_and_round_trip_against_closed_forms() -> None:
     x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
     assert torch.allclose(normal.denormalize(normal.normalize(x)), x)
     assert torch.allclose(normal.normalize(x)[:, 1], (x[:, 1] + 1.0) / 0.5)
-    assert torch.allclose(normal.denormalize(torch.zeros(1, 2, 1, 1, dtype=torch.float64)).flatten(),
-                          torch.tensor([0.25, -1.0], dtype=torch.float64))
+    assert torch.allclose(
+        normal.denormalize(torch.zeros(1, 2, 1, 1, dtype=torch.float64)).flatten(),
+        torch.tensor([0.25, -1.0], dtype=torch.float64),
+    )
 
 
 def non_default_pipeline() -> DiffusionPipeline:
@@ -165,8 +167,12 @@ def test_model_card_names_the_library_and_every_component(tmp_path: Path) -> Non
     pipe.save_pretrained(tmp_path / "pipe")
     card = (tmp_path / "pipe" / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: thermogen\ntags:\n- thermogen\n- diffusion\n---")
-    for row in ("| model | `unet` |", "| schedule | `offset_cosine` |", "| sampler | `ddim` |",
-                "| normalizer | `normalizer` |"):
+    for row in (
+        "| model | `unet` |",
+        "| schedule | `offset_cosine` |",
+        "| sampler | `ddim` |",
+        "| normalizer | `normalizer` |",
+    ):
         assert row in card
     assert 'Pipeline.from_pretrained("<this repo or folder>")' in card
     assert Pipeline.from_pretrained(tmp_path / "pipe").model_card == card
@@ -277,7 +283,13 @@ def test_classifier_training_learns_a_separable_task(tmp_path: Path) -> None:
 
     data = synthetic_mnist(tmp_path / "mnist")
     model, test_accuracy = train_classifier(
-        data, epochs=4, batch_size=20, warmup_steps=5, augment=0, widths=(4, 8, 8), feature_dims=16,
+        data,
+        epochs=4,
+        batch_size=20,
+        warmup_steps=5,
+        augment=0,
+        widths=(4, 8, 8),
+        feature_dims=16,
         learning_rate=1e-2,
     )
     assert test_accuracy >= 0.9  # chance is 0.1; the untrained network scores about that
