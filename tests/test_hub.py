@@ -107,3 +107,17 @@ def test_pipeline_push_to_hub_then_from_pretrained_gives_the_same_images(local_h
         ).images
 
     assert torch.equal(generate(loaded), generate(pipe))
+
+
+def test_push_private_makes_a_private_repo_that_needs_the_token(local_hub, tmp_path: Path) -> None:
+    model = tiny_model()
+    model.push_to_hub("org/secret-unet", private=True, token=local_hub.token)
+    model.push_to_hub("org/public-unet", token=local_hub.token)
+    assert local_hub.hub.is_private("org/secret-unet") and not local_hub.hub.is_private("org/public-unet")
+    x, level = torch.randn(2, 1, 8, 8), torch.tensor([0.3, 0.9])
+    with_token = NoisePredictor.from_pretrained("org/secret-unet", cache_dir=tmp_path / "a", token=local_hub.token)
+    assert torch.equal(with_token(x, level), model(x, level))
+    with pytest.raises(PretrainedNotFoundError):
+        NoisePredictor.from_pretrained("org/secret-unet", cache_dir=tmp_path / "b", token=False)
+    public = NoisePredictor.from_pretrained("org/public-unet", cache_dir=tmp_path / "c", token=False)
+    assert torch.equal(public(x, level), model(x, level))
