@@ -81,6 +81,7 @@ SAMP2 = T + "test_sampler_promises.py"
 STATS = T + "test_statistical_power.py"
 EBMC = T + "test_ebm_components.py"
 EBMP = T + "test_ebm_pipeline.py"
+RECIPE = T + "test_training_recipe.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # ---- pipelines (issue 17) -------------------------------------------------------------------
@@ -213,7 +214,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/spacing.py",
         "KARRAS_RHO = 7.0",
         "KARRAS_RHO = 5.0",
-        (SAMP, SAMP2),
+        (SAMP2, SAMP),
         issue=True,
     ),
     Mutation(
@@ -222,7 +223,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/dpm_solver.py",
         "if self.lower_order_final and 0 < num_steps",
         "if False and 0 < num_steps",
-        (SAMP, SAMP2),
+        (SAMP2, SAMP),
         issue=True,
     ),
     Mutation(
@@ -240,7 +241,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/euler.py",
         "alpha=a_prev * sigma_up)",
         "alpha=1.1 * a_prev * sigma_up)",
-        (SAMP, SAMP2),
+        (SAMP2, SAMP),
         issue=True,
     ),
     Mutation(
@@ -249,7 +250,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/ddpm.py",
         "variance = s_prev**2 / s2 * beta  #",
         "variance = 1.3 * s_prev**2 / s2 * beta  #",
-        (SAMP, SAMP2, STATS),
+        (SAMP2, STATS, SAMP),
         issue=True,
     ),
     # ---- fresh mutants: samplers ------------------------------------------------------------------
@@ -259,7 +260,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/ddim.py",
         "return eta * (s_prev / s) * math.sqrt",
         "return (s_prev / s) * math.sqrt",
-        (SAMP, PIPE, UPPER),
+        (UPPER, PIPE, SAMP),
     ),
     Mutation(
         "dpm2m-wrong-extrapolation",
@@ -307,7 +308,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/ddpm.py",
         "variance = beta if s_prev > 0.0 else 0.0",
         "variance = beta",
-        (SAMP, SAMP2),
+        (SAMP2, SAMP),
     ),
     # ---- fresh mutants: schedules ------------------------------------------------------------------
     Mutation(
@@ -371,10 +372,42 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "mse-loss-is-mae",
         "trainers",
-        "src/thermogen/training/diffusion.py",
-        "return F.mse_loss(predicted, noise)",
-        "return F.l1_loss(predicted, noise)",
+        "src/thermogen/losses/denoising.py",
+        "per_sample = difference.square().flatten(1).mean(dim=1)",
+        "per_sample = difference.abs().flatten(1).mean(dim=1)",
         (TRAIN,),
+    ),
+    Mutation(
+        "v-target-sign",
+        "trainers",
+        "src/thermogen/losses/denoising.py",
+        "return signal_rate * noise - noise_rate * x0",
+        "return signal_rate * noise + noise_rate * x0",
+        (TRAIN, RECIPE),
+    ),
+    Mutation(
+        "min-snr-v-weight-without-plus-one",
+        "trainers",
+        "src/thermogen/losses/denoising.py",
+        "return torch.clamp(snr, max=gamma) / (snr + 1.0)",
+        "return torch.clamp(snr, max=gamma) / snr",
+        (TRAIN, RECIPE),
+    ),
+    Mutation(
+        "power-ema-exponent-gamma",
+        "trainers",
+        "src/thermogen/training/ema.py",
+        "return (1.0 - 1.0 / (update + 1)) ** (self.gamma + 1.0)",
+        "return (1.0 - 1.0 / (update + 1)) ** self.gamma",
+        (RECIPE,),
+    ),
+    Mutation(
+        "uint8-buffer-decode-offset",
+        "pipelines",
+        "src/thermogen/buffers.py",
+        "return stored.float() / _UINT8_SCALE - 1.0",
+        "return stored.float() / 128.0 - 1.0",
+        (T + "test_buffer_storage.py", EBMC),
     ),
     Mutation(
         "ema-decay-ignores-warmup",

@@ -41,13 +41,20 @@ def diffusion_trainer(tmp_path: Path, **overrides: object) -> DiffusionTrainer:
     torch.manual_seed(0)
     model = UNet(1, 8, widths=(4, 8), block_depth=1, embedding_dims=4)
     torch.nn.init.normal_(model.head.weight, std=0.2)  # a non-zero prediction, so the input matters to the loss
-    pipe = DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(), Normalizer([0.3], [0.4]))
+    sampler = DDIMSampler(prediction_type=str(overrides.get("prediction_type", "epsilon")))  # type: ignore[arg-type]
+    pipe = DiffusionPipeline(model, OffsetCosineSchedule(), sampler, Normalizer([0.3], [0.4]))
     settings: dict = {"steps": 8, "batch_size": 8, "log_every": 1, "checkpoint_every": 100, "sample_every": 100}
     return DiffusionTrainer(pipe, data, tmp_path, DiffusionTrainingConfig(**{**settings, **overrides}))
 
 
-def hand_loss(trainer: DiffusionTrainer, loss: str, autocast: bool = False) -> float:
-    """The denoising loss of the current step computed from the book's formulas, on a copy of the raw model."""
+def hand_loss(
+    trainer: DiffusionTrainer, loss: str, autocast: bool = False, target: str = "epsilon", gamma: float | None = None
+) -> float:
+    """The denoising loss of the current step from the formulas, on a copy of the raw model.
+
+    ``target``: "epsilon" regresses the noise, "v" regresses ``a eps - s x0``; ``gamma``: Min-SNR
+    weights ``min(1, gamma / SNR)`` (epsilon) or ``min(SNR, gamma) / (SNR + 1)`` (v) per image.
+    """
     images = trainer.dataset.images[trainer.batches.indices(trainer.step)]  # type: ignore[attr-defined]
     generator = trainer.step_generator(per_process=False)
     x0 = (images - 0.3) / 0.4
@@ -59,8 +66,23 @@ def hand_loss(trainer: DiffusionTrainer, loss: str, autocast: bool = False) -> f
     model = copy.deepcopy(trainer.model)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         predicted = model(signal * x0 + noise_rate * noise, noise_rate.reshape(-1)).float()
-    error = predicted - noise
-    return float(error.abs().mean() if loss == "mae" else error.square().mean())
+    wanted = noise if target == "epsilon" else signal * noise - noise_rate * x0
+    error = predicted - wanted
+    per_image = (error.abs() if loss == "mae" else error.square()).flatten(1).mean(1).double()
+    if gamma is None:
+        return float(per_image.mean())
+    snr = torch.cos(angle) ** 2 / torch.sin(angle) ** 2
+    weight = (gamma / snr).clamp(max=1.0) if target == "epsilon" else snr.clamp(max=gamma) / (snr + 1)
+    return float((weight * per_image).mean())
+
+
+@pytest.mark.parametrize(("target", "gamma"), [("v", None), ("epsilon", 5.0), ("v", 2.0)])
+def test_one_step_loss_with_v_target_and_min_snr_weights(tmp_path: Path, target: str, gamma: float | None) -> None:
+    weighting = {} if gamma is None else {"loss_weighting": "min_snr", "min_snr_gamma": gamma}
+    trainer = diffusion_trainer(tmp_path, prediction_type=target, **weighting)
+    for _ in range(2):
+        expected = hand_loss(trainer, "mae", target=target, gamma=gamma)
+        assert float(trainer.train_step()["loss"]) == pytest.approx(expected, rel=1e-5, abs=1e-6)
 
 
 @pytest.mark.parametrize("loss", ["mae", "mse"])
