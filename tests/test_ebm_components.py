@@ -582,6 +582,17 @@ def test_buffer_push_overwrites_the_oldest_and_truncates_to_capacity() -> None:
     assert sorted(ids(buffer.storage)) == [10, 11, 12, 13, 14]  # the book keeps a big batch's first rows
 
 
+def test_buffer_is_first_in_first_out_across_the_wrap() -> None:
+    """Pushing one row at a time past capacity drops exactly the oldest row each time."""
+    buffer = ReplayBuffer(capacity=3, reinit_prob=0.0, sample_shape=(1, 1, 1))
+    for i in range(8):
+        buffer.push(torch.full((1, 1, 1, 1), float(i)))
+        assert sorted(buffer.storage[: len(buffer)].flatten().tolist()) == list(range(max(0, i - 2), i + 1)), i
+        assert buffer.pointer == (i + 1) % 3
+    buffer.push(torch.tensor([10.0, 11.0]).view(2, 1, 1, 1))  # a batch across the wrap: rows 2 and 0
+    assert buffer.storage.flatten().tolist() == [11.0, 7.0, 10.0] and buffer.pointer == 1
+
+
 def test_buffer_starts_with_a_batch_of_uniform_images_like_the_book() -> None:
     buffer = ReplayBuffer(capacity=100, reinit_prob=0.0, sample_shape=(1, 8, 8))
     x, indices = buffer.sample(16, torch.Generator().manual_seed(0))
