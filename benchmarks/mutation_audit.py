@@ -458,6 +458,47 @@ MUTATIONS: tuple[Mutation, ...] = (
         "(k_xx.sum() + k_yy.sum()) / (m * m)",
         (T + "test_metrics.py",),
     ),
+    # ---- fresh mutants: foundation and data ------------------------------------------------------
+    Mutation(
+        "weights-shape-check-skipped",
+        "foundation",
+        "src/thermogen/weights.py",
+        "if found[k].shape != expected[k].shape",
+        "if False",
+        (T + "test_weights_and_atomic.py", T + "test_config.py"),
+    ),
+    Mutation(
+        "config-unknown-keys-kept",
+        "foundation",
+        "src/thermogen/config.py",
+        "        given = {k: v for k, v in given.items() if k in params}\n",
+        "",
+        (T + "test_config.py",),
+    ),
+    Mutation(
+        "registry-plugin-beats-builtin",
+        "foundation",
+        "src/thermogen/registry.py",
+        "return (provider.distribution != BUILTIN_DISTRIBUTION, provider.distribution)",
+        "return (provider.distribution == BUILTIN_DISTRIBUTION, provider.distribution)",
+        (T + "test_registry.py",),
+    ),
+    Mutation(
+        "ebm-from-unit-offset",
+        "pipelines",
+        "src/thermogen/pipelines/ebm.py",
+        "return images * 2.0 - 1.0",
+        "return images * 2.0 - 0.9",
+        (EBMP, UPPER),
+    ),
+    Mutation(
+        "pil-output-truncates",
+        "pipelines",
+        "src/thermogen/pipelines/images.py",
+        ".permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)",
+        ".permute(1, 2, 0).numpy() * 255).astype(np.uint8)",
+        (UPPER, PIPE),
+    ),
     # ---- fresh mutants: cli --------------------------------------------------------------------------
     Mutation(
         "cli-schedules-wrong-end",

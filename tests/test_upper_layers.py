@@ -294,3 +294,40 @@ def test_classifier_training_learns_a_separable_task(tmp_path: Path) -> None:
     )
     assert test_accuracy >= 0.9  # chance is 0.1; the untrained network scores about that
     assert not model.training
+
+
+# ---- image conversions: exact pixel values ------------------------------------------------------------
+
+
+def test_pil_output_and_png_files_round_to_the_nearest_8_bit_value(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from thermogen.pipelines.images import save_image, to_output
+
+    values = torch.tensor([0.0, 0.001, 0.2, 0.4999, 0.999, 1.0, 1.5, -0.5])  # the last two are clipped
+    image = values.reshape(1, 1, 2, 4)
+    expected = [0, 0, 51, 127, 255, 255, 255, 0]  # round(255 v): 0.255 -> 0, 51.0, 127.47 -> 127, 254.7 -> 255
+    (pil,) = to_output(image.clamp(0, 1), "pil")
+    assert np.asarray(pil).flatten().tolist() == expected
+    save_image(image[0], tmp_path / "x.png")
+    with Image.open(tmp_path / "x.png") as png:
+        assert np.asarray(png).flatten().tolist() == expected
+
+
+def test_ebm_pipeline_maps_unit_images_to_minus_one_one() -> None:
+    from thermogen.pipelines.ebm import from_unit, to_unit
+    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.testing import GaussianMixture
+    from thermogen.testing.gaussian_mixture import GaussianMixtureEnergy
+
+    images = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert torch.equal(from_unit(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([-1.0, 0.0, 1.0]))
+    assert torch.allclose(to_unit(from_unit(images)).double(), images, atol=1e-7)
+    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5])).double()
+    energy.image_size = 4
+    pipe = EBMPipeline(energy, SGLDSampler(steps=1))
+    # E of an image in [0, 1] is E of 2 x - 1: for N(0, 0.25 I), |2x - 1|^2 / 0.5 plus the normaliser
+    expected = energy(images * 2 - 1).float()
+    assert torch.allclose(pipe.energy(images), expected)
+    log_norm = 8 * math.log(2 * math.pi * 0.25)
+    assert torch.allclose(pipe.energy(torch.full((1, 1, 4, 4), 0.5, dtype=torch.float64)), torch.tensor([log_norm]))
