@@ -310,6 +310,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         "variance = beta",
         (SAMP2, SAMP),
     ),
+    Mutation(
+        "diffusion-noise-from-global-rng",
+        "samplers",
+        "src/thermogen/samplers/diffusion_base.py",
+        "noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device=device)",
+        "noise = torch.randn(sample.shape, dtype=sample.dtype, device=device)",
+        (SAMP2,),
+    ),
+    Mutation(
+        "buffer-restart-from-global-rng",
+        "pipelines",
+        "src/thermogen/buffers.py",
+        "restart = torch.rand(batch_size, generator=generator, device=self.device)",
+        "restart = torch.rand(batch_size, device=self.device)",
+        (SAMP2, EBMC),
+    ),
     # ---- fresh mutants: schedules ------------------------------------------------------------------
     Mutation(
         "offset-cosine-no-offset",

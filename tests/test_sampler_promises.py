@@ -137,11 +137,45 @@ def test_pipelines_and_buffers_given_a_generator_leave_the_global_rng_alone() ->
     energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]))
     energy.image_size = 4
     pipe = EBMPipeline(energy, SGLDSampler(steps=3), ReplayBuffer(capacity=8, sample_shape=(1, 4, 4)))
+    from thermogen.models.unet import UNet
+    from thermogen.pipelines.diffusion import DiffusionPipeline
+
+    diffusion = DiffusionPipeline(
+        UNet(1, 8, widths=(4, 8), block_depth=1), OffsetCosineSchedule(), DDIMSampler(eta=1.0)
+    )
     torch.manual_seed(99)
     before = torch.get_rng_state()
     generator = torch.Generator().manual_seed(0)
     pipe(batch_size=4, generator=generator, output_type="tensor", progress=False)
     pipe.buffer.sample(4, generator=generator)
+    diffusion(batch_size=2, num_inference_steps=3, generator=generator, output_type="tensor", progress=False)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_training_steps_leave_the_global_rng_alone(tmp_path: Path) -> None:
+    """Training randomness is a function of (seed, rank, step) only: the global RNG is untouched."""
+    from thermogen.buffers import ReplayBuffer
+    from thermogen.models.unet import UNet
+    from thermogen.normalizer import Normalizer
+    from thermogen.pipelines.diffusion import DiffusionPipeline
+    from thermogen.pipelines.ebm import EBMPipeline
+    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
+    from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
+
+    images = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    data = torch.utils.data.TensorDataset(images)
+    model = UNet(1, 8, widths=(4, 8), block_depth=1)
+    pipe = DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(), Normalizer([0.5], [0.3]))
+    settings = {"steps": 2, "batch_size": 4, "log_every": 1, "checkpoint_every": 10, "sample_every": 10}
+    diffusion = DiffusionTrainer(pipe, data, tmp_path / "d", DiffusionTrainingConfig(**settings))
+    ebm_pipe = EBMPipeline(QuadraticEnergy(), SGLDSampler(steps=2), ReplayBuffer(capacity=8, sample_shape=(1, 2, 2)))
+    ebm_data = torch.utils.data.TensorDataset(torch.rand(8, 1, 2, 2) * 2 - 1)
+    ebm = EBMTrainer(ebm_pipe, ebm_data, tmp_path / "e", EBMTrainingConfig(**settings, langevin_steps=2))
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    diffusion.train_step()
+    ebm.train_step()
     assert torch.equal(torch.get_rng_state(), before)
 
 
