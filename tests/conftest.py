@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 pytest_plugins = ["hub_fixtures"]
+
+# Hypothesis draws the same examples on every run (derandomize: seeded from each test's source), so CI results
+# do not depend on luck. `HYPOTHESIS_PROFILE=explore pytest` searches with fresh random draws while developing.
+settings.register_profile("thermogen", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", max_examples=500, derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "thermogen"))
 
 # One thread: the suite runs many small ops, where OpenMP threads waiting on each other cost more than they give.
 torch.set_num_threads(1)

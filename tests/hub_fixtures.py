@@ -33,6 +33,7 @@ import pytest
 from hubserver import LocalHub
 
 TEST_TOKEN = "test-token"
+TESTED_HUB_MAJOR = 2  # _patch_client knows the private settings of this major version only
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 # ---- network audit: record every outgoing address while a fixture is active ---------------------
@@ -140,8 +141,15 @@ def local_hub(tmp_path: Path):
     Yields a :class:`HubFixture` (``.endpoint``, ``.token``, ``.hub``, ``.cache_dir``, ``.hf_home``,
     ``.list_files(repo_id, revision="main", repo_type="model")``, ``.go_offline()``, ``.contacted``).
     """
+    import huggingface_hub
     from huggingface_hub.utils import _http
 
+    major = int(huggingface_hub.__version__.split(".")[0])
+    if major != TESTED_HUB_MAJOR:
+        pytest.fail(
+            f"huggingface_hub {huggingface_hub.__version__}: the local-Hub fixture patches the import-time settings "
+            f"of huggingface_hub {TESTED_HUB_MAJOR}.x (pinned in pyproject's test extra); update _patch_client first"
+        )
     hf_home, cache = tmp_path / "hf_home", tmp_path / "hf_home" / "hub"
     cache.mkdir(parents=True)
     # Pre-seed the agent-harness registry so the client never needs to fetch it.

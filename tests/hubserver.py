@@ -65,6 +65,7 @@ class Repo:
     repo_type: str
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
+    private: bool = False  # private repos answer only authenticated requests, as on the Hub
 
     def resolve(self, rev: str) -> str:
         """Branch name or full commit sha -> commit sha, else RevisionNotFound."""
@@ -81,6 +82,11 @@ class Repo:
         sha = hashlib.sha1(seed.encode()).hexdigest()
         self.commits[sha], self.branches[branch] = dict(files), sha
         return sha
+
+
+def _wants_private(body: dict) -> bool:
+    """huggingface_hub >= 1.0 sends ``"visibility": "private"``; older clients send ``"private": true``."""
+    return body.get("visibility") == "private" or body.get("private") is True
 
 
 class LocalHub:
@@ -131,6 +137,10 @@ class LocalHub:
             repo = self._repo(repo_type, repo_id)
             return sorted(repo.commits[repo.resolve(revision)])
 
+    def is_private(self, repo_id: str, repo_type: str = "model") -> bool:
+        with self._lock:
+            return self._repo(repo_type, repo_id).private
+
     def _repo(self, repo_type: str, repo_id: str) -> Repo:
         repo = self.repos.get((repo_type, repo_id))
         if repo is None:
@@ -148,7 +158,7 @@ class LocalHub:
             raise HubError(400, f"Invalid repo type {repo_type}")
         if (repo_type, repo_id) in self.repos:
             return 409, {"error": "You already created this repo", "url": self._url(self.repos[repo_type, repo_id])}
-        repo = self.repos[repo_type, repo_id] = Repo(repo_id, repo_type)
+        repo = self.repos[repo_type, repo_id] = Repo(repo_id, repo_type, private=_wants_private(body))
         repo.add_commit("main", {}, "initial commit")
         return 200, {"url": self._url(repo), "name": repo_id}
 
@@ -156,7 +166,7 @@ class LocalHub:
         sha = repo.resolve(rev)
         files = repo.commits[sha]
         siblings = [{"rfilename": p, "size": len(b), "blobId": git_blob_sha1(b)} for p, b in sorted(files.items())]
-        return {"id": repo.repo_id, "sha": sha, "private": False, "siblings": siblings}
+        return {"id": repo.repo_id, "sha": sha, "private": repo.private, "siblings": siblings}
 
     def tree(self, repo: Repo, rev: str, sub: str, recursive: bool) -> list[dict]:
         files = repo.commits[repo.resolve(rev)]
@@ -269,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Match on the raw path: revisions are quoted with safe="" ("refs%2Fpr%2F1").
         if m := _API.match(raw_path):
             kind, repo_id, action, rev, rest = m.groups()
-            repo = hub._repo(_TYPES[kind], unquote(repo_id))
+            repo = self._readable(hub._repo(_TYPES[kind], unquote(repo_id)))
             rev = unquote(rev or "main")
             if method == "GET" and action in (None, "revision"):
                 return self._json(200, hub.repo_info(repo, rev))
@@ -284,13 +294,20 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(200, hub.commit(repo, rev, body))
         elif (m := _RESOLVE.match(raw_path)) and method in ("GET", "HEAD"):
             kind, repo_id, rev, file_path = m.groups()
-            repo = hub._repo(_TYPES[kind or "models"], unquote(repo_id))
+            repo = self._readable(hub._repo(_TYPES[kind or "models"], unquote(repo_id)))
             sha = repo.resolve(unquote(rev))
             data = repo.commits[sha].get(unquote(file_path))
             if data is None:
                 raise HubError(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": sha})
             return self._file(data, sha)
         raise HubError(404, f"No route for {method} {raw_path}")
+
+    def _readable(self, repo: Repo) -> Repo:
+        """A private repo looks absent to an unauthenticated request (the Hub answers 401 RepoNotFound)."""
+        token = self.hub.token
+        if repo.private and token is not None and self.headers.get("Authorization") != f"Bearer {token}":
+            raise HubError(401, f"Repository {repo.repo_id} not found", "RepoNotFound")
+        return repo
 
     def _check_auth(self) -> None:
         token = self.hub.token

@@ -59,14 +59,23 @@ def test_same_seed_same_images_and_output_range() -> None:
 
 def test_book_ddim_returns_the_last_x0_estimate() -> None:
     pipe = make_pipeline()
-    seen = []
-    pipe(
+    seen, estimates = [], []
+
+    def record(info) -> None:  # type: ignore[no-untyped-def]
+        seen.append(float(info.t))
+        estimates.append((info.sample.clone(), info.pred_original_sample.clone()))
+
+    images = pipe(
         batch_size=2,
         num_inference_steps=5,
         generator=torch.Generator().manual_seed(0),
-        callback=lambda info: seen.append(float(info.t)),
-    )
+        callback=record,
+        output_type="tensor",
+    ).images
     assert seen == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.0])
+    last_x, last_x0 = estimates[-1]
+    assert torch.allclose(images, (last_x0 * 0.3 + 0.2).clamp(0, 1))  # the last x0 estimate, denormalised ...
+    assert not torch.allclose(images, (last_x * 0.3 + 0.2).clamp(0, 1), atol=1e-2)  # ... not the last x
 
 
 def test_output_types() -> None:

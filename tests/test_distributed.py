@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -107,10 +109,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SPAWN_TIMEOUT_S = 300.0
+"""A hung rendezvous or collective fails the test after this long instead of blocking the suite."""
+
+
+def spawn_two_workers(out: Path, attempts: int = 3) -> None:
+    """Run :func:`worker` on two processes; a new port if another program took ours, a deadline on the whole run.
+
+    ``free_port`` closes its socket before rank 0 binds the port, so another process can take it in between
+    (a race); the run is then repeated on a fresh port.
+    """
+    for attempt in range(attempts):
+        context = mp.spawn(worker, args=(2, free_port(), str(out)), nprocs=2, join=False)
+        deadline = time.monotonic() + SPAWN_TIMEOUT_S
+        try:
+            while not context.join(timeout=2.0):
+                if time.monotonic() > deadline:
+                    for process in context.processes:
+                        if process.is_alive():
+                            process.kill()
+                    pytest.fail(f"the two-process run did not finish within {SPAWN_TIMEOUT_S:.0f} s")
+            return
+        except mp.ProcessRaisedException as exc:
+            if "address already in use" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            shutil.rmtree(out)
+            out.mkdir()
+
+
 @pytest.fixture(scope="module")
 def two_process_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(worker, args=(2, free_port(), str(out)), nprocs=2, join=True)
+    spawn_two_workers(out)
     return out
 
 

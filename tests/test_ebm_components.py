@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+from mixture_checks import mixture_mismatches
 from torch import nn
 
 from thermogen import registry
@@ -435,7 +436,7 @@ MIXTURE = GaussianMixture([[-1.3, 0.0], [1.3, 0.0], [0.0, 1.6]], [0.7, 0.7, 0.7]
 @pytest.fixture(scope="module")
 def mixture_truth() -> dict:
     g = torch.Generator().manual_seed(0)
-    n = 1000
+    n = 4000  # power to reject weights (0.45, 0.33, 0.22) and means shrunk 10 %: tests/test_statistical_power.py
     floor = [
         sliced_wasserstein(
             MIXTURE.sample(n, g, torch.float64),
@@ -468,6 +469,8 @@ def test_samplers_recover_a_2d_gaussian_mixture(sampler: Sampler, steps: int, mi
     assert distance < 2.5 * mixture_truth["floor"], (distance, mixture_truth["floor"])
     fractions = torch.bincount(MIXTURE.component_of(out.sample), minlength=3).double() / n
     torch.testing.assert_close(fractions, mixture_truth["fractions"], rtol=0, atol=0.06)
+    problems = mixture_mismatches(out.sample, MIXTURE, mean_bias=0.02, std_bias=0.02)  # shares, means, stds
+    assert not problems, problems
     if out.acceptance_rate is not None:
         assert 0.5 < out.acceptance_rate < 0.999
 
@@ -577,6 +580,17 @@ def test_buffer_push_overwrites_the_oldest_and_truncates_to_capacity() -> None:
     assert sorted(ids(buffer.storage)) == [2, 3, 4, 5, 6]  # 0 and 1, the oldest, were dropped
     buffer.push(torch.arange(10, 17, dtype=torch.float32).view(7, 1, 1, 1).expand(7, 1, 2, 2))
     assert sorted(ids(buffer.storage)) == [10, 11, 12, 13, 14]  # the book keeps a big batch's first rows
+
+
+def test_buffer_is_first_in_first_out_across_the_wrap() -> None:
+    """Pushing one row at a time past capacity drops exactly the oldest row each time."""
+    buffer = ReplayBuffer(capacity=3, reinit_prob=0.0, sample_shape=(1, 1, 1))
+    for i in range(8):
+        buffer.push(torch.full((1, 1, 1, 1), float(i)))
+        assert sorted(buffer.storage[: len(buffer)].flatten().tolist()) == list(range(max(0, i - 2), i + 1)), i
+        assert buffer.pointer == (i + 1) % 3
+    buffer.push(torch.tensor([10.0, 11.0]).view(2, 1, 1, 1))  # a batch across the wrap: rows 2 and 0
+    assert buffer.storage.flatten().tolist() == [11.0, 7.0, 10.0] and buffer.pointer == 1
 
 
 def test_buffer_starts_with_a_batch_of_uniform_images_like_the_book() -> None:

@@ -139,3 +139,17 @@ def test_a_push_leaves_the_repo_holding_exactly_what_a_save_writes_plus_user_fil
     written = sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file())
     assert sorted(local_hub.list_files(repo)) == sorted([*written, "notes.md"])
     assert isinstance(Pipeline.from_pretrained(repo, cache_dir=tmp_path / "cache"), EBMPipeline)
+
+
+def test_push_private_makes_a_private_repo_that_needs_the_token(local_hub, tmp_path: Path) -> None:
+    model = tiny_model()
+    model.push_to_hub("org/secret-unet", private=True, token=local_hub.token)
+    model.push_to_hub("org/public-unet", token=local_hub.token)
+    assert local_hub.hub.is_private("org/secret-unet") and not local_hub.hub.is_private("org/public-unet")
+    x, level = torch.randn(2, 1, 8, 8), torch.tensor([0.3, 0.9])
+    with_token = NoisePredictor.from_pretrained("org/secret-unet", cache_dir=tmp_path / "a", token=local_hub.token)
+    assert torch.equal(with_token(x, level), model(x, level))
+    with pytest.raises(PretrainedNotFoundError):
+        NoisePredictor.from_pretrained("org/secret-unet", cache_dir=tmp_path / "b", token=False)
+    public = NoisePredictor.from_pretrained("org/public-unet", cache_dir=tmp_path / "c", token=False)
+    assert torch.equal(public(x, level), model(x, level))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -45,7 +46,9 @@ def pip_install_target(source: Path, target: Path) -> None:
 def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """thermogen-sigmoid (from examples/) and a deliberately broken plugin, pip-installed onto sys.path."""
     target = tmp_path_factory.mktemp("site")
-    pip_install_target(PLUGIN_SOURCE, target)
+    source = tmp_path_factory.mktemp("plugin_src") / "plugin_schedule"  # build outside examples/: no artefacts there
+    shutil.copytree(PLUGIN_SOURCE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    pip_install_target(source, target)
     broken = tmp_path_factory.mktemp("broken_src")
     (broken / "pyproject.toml").write_text(
         textwrap.dedent("""
@@ -77,10 +80,28 @@ def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
 
 def test_builtins_are_listed_without_importing_them() -> None:
+    name = "thermogen.schedules.improved_cosine"
     registry.refresh()
-    sys.modules.pop("thermogen.schedules.improved_cosine", None)
-    assert {"linear", "cosine", "offset_cosine", "improved_cosine", "scaled_linear"} <= set(registry.names("schedules"))
-    assert "thermogen.schedules.improved_cosine" not in sys.modules
+    saved = sys.modules.pop(name, None)
+    try:
+        assert {"linear", "cosine", "offset_cosine", "improved_cosine", "scaled_linear"} <= set(
+            registry.names("schedules")
+        )
+        assert name not in sys.modules
+    finally:  # put the original module back: a second copy would hold a second ImprovedCosineSchedule class
+        if saved is not None:
+            sys.modules[name] = saved
+        else:
+            sys.modules.pop(name, None)
+        registry.refresh()
+
+
+def test_listing_leaves_one_copy_of_each_builtin_module() -> None:
+    from thermogen.schedules import improved_cosine
+
+    test_builtins_are_listed_without_importing_them()
+    assert sys.modules["thermogen.schedules.improved_cosine"] is improved_cosine
+    assert registry.get("schedules", "improved_cosine") is improved_cosine.ImprovedCosineSchedule
 
 
 def test_builtins_come_from_the_projects_own_entry_points() -> None:
