@@ -141,3 +141,13 @@ def test_the_quality_floor_rejects_noise_blank_images_and_one_repeated_digit() -
     pipe.progress = False
     one = pipe(batch_size=1, generator=generator, output_type="tensor").images
     assert not passes_quality_floor(quality(one.expand(40, -1, -1, -1)))  # confident, but one class
+
+
+def test_the_bundled_pipelines_stay_small() -> None:
+    """The package ships both pipelines in under 15 MB (the EBM buffer is stored as uint8)."""
+    size = sum(
+        path.stat().st_size for name in ("ddim-mnist", "ebm-mnist") for path in (BUNDLED_ROOT / name).rglob("*")
+    )
+    assert size < 15 * 2**20, f"bundled pipelines take {size / 2**20:.1f} MiB"
+    buffer = Pipeline.from_pretrained("thermogen/ebm-mnist").buffer
+    assert buffer is not None and buffer.storage.dtype == torch.uint8 and len(buffer) == buffer.capacity
