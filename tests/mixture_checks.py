@@ -25,7 +25,7 @@ import torch
 
 from thermogen.testing import GaussianMixture
 
-CHI2_9999 = {1: 15.14, 2: 18.42, 3: 21.11, 4: 23.51}
+CHI2_9999 = {1: 15.14, 2: 18.42, 3: 21.11, 4: 23.51, 15: 44.26}
 """0.9999 quantiles of chi-square with k degrees of freedom."""
 
 

@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 from mixture_checks import mixture_mismatches
+from statistical_rules import fraction_mismatch, uniform_counts_mismatch
 from torch import nn
 
 from thermogen import registry
@@ -545,6 +546,8 @@ def ids(x: torch.Tensor) -> list[int]:
 
 
 def test_buffer_reinitialises_about_5_percent_from_fresh_uniform_noise() -> None:
+    """Restarts are Binomial(25,600, 0.05); the rule rejects rates of 7 %, 3 %, 6 % and 4 %
+    (tests/test_statistical_power.py)."""
     buffer = filled(256, 256, shape=(1, 4, 4))
     g = torch.Generator().manual_seed(0)
     fresh_rows, total = 0, 0
@@ -557,20 +560,28 @@ def test_buffer_reinitialises_about_5_percent_from_fresh_uniform_noise() -> None
         assert bool((x[restart].abs() <= 1).all())
         stored = ~restart
         torch.testing.assert_close(x[stored], buffer.storage[indices[stored]], rtol=0, atol=0)
-    # Binomial(25600, 0.05): standard deviation 0.0014 in the fraction
-    assert fresh_rows / total == pytest.approx(0.05, abs=0.006)
+    problem = fraction_mismatch(fresh_rows, total, 0.05)
+    assert problem is None, problem
 
 
 def test_buffer_draws_uniformly_with_replacement() -> None:
-    buffer = filled(4, 4, reinit_prob=0.0)
+    """12,800 draws over 16 slots, after a wrap (slot order is not age order): chi-square of the
+    slot counts. The rule rejects draws biased towards recent slots (newest 1.5x as likely as the
+    oldest), a slot never drawn and one slot drawn twice as often (tests/test_statistical_power.py)."""
+    buffer = filled(16, 16, reinit_prob=0.0)
+    buffer.push(torch.arange(16, 24, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 2, 2))
+    assert buffer.pointer == 8
     g = torch.Generator().manual_seed(1)
-    counts = torch.zeros(4)
-    for _ in range(100):
+    counts = torch.zeros(16)
+    for _ in range(200):
         x, indices = buffer.sample(64, g)
-        assert ids(x) == indices.tolist()
-        counts += torch.bincount(indices, minlength=4)
-    assert counts.sum() == 6400  # 64 draws from 4 samples: with replacement
-    torch.testing.assert_close(counts / 6400, torch.full((4,), 0.25), rtol=0, atol=0.02)
+        torch.testing.assert_close(x, buffer.storage[indices], rtol=0, atol=0)
+        counts += torch.bincount(indices, minlength=16)
+    assert counts.sum() == 12800
+    problem = uniform_counts_mismatch(counts)
+    assert problem is None, problem
+    small = filled(4, 4, reinit_prob=0.0)
+    assert sorted(set(small.sample(64, g)[1].tolist())) == [0, 1, 2, 3]  # 64 draws from 4 samples: with replacement
 
 
 def test_buffer_push_overwrites_the_oldest_and_truncates_to_capacity() -> None:

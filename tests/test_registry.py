@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mixture_checks import mixture_mismatches
 
 import thermogen
 from thermogen import registry
@@ -19,6 +20,9 @@ from thermogen.errors import PluginError
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_SOURCE = ROOT / "examples" / "plugin_schedule"
+# The plugin-schedule loop: 5,000 samples; allowances for 50 deterministic DDIM steps (measured: means off by
+# up to 0.08 stds, stds 10 % small)
+PLUGIN_LOOP_N, PLUGIN_LOOP_BIAS = 5000, {"mean_bias": 0.15, "std_bias": 0.15}
 
 
 def pip_install_target(source: Path, target: Path) -> None:
@@ -169,12 +173,13 @@ def test_installed_plugin_schedule_drives_a_sampler_loop(installed_plugins: Path
     )
     schedule = thermogen.NoiseSchedule.from_config({"_class_name": "sigmoid"})
     generator = torch.Generator().manual_seed(0)
-    x_T = torch.randn(2000, 2, generator=generator, dtype=torch.float64)
+    x_T = torch.randn(PLUGIN_LOOP_N, 2, generator=generator, dtype=torch.float64)
     out = DDIMSampler(spacing="uniform").sample(
         NoisyMixturePredictor(mixture), x_T, 50, schedule, generator=generator, progress=False
     )
     samples = out.pred_original_sample
     assert torch.isfinite(samples).all()
-    left = (samples[:, 0] < 0).double().mean()
-    assert abs(float(left) - 0.5) < 0.05  # both modes, in the right proportion
-    assert float((samples[:, 0].abs() - 2.0).abs().median()) < 0.3
+    # both modes in the right proportion, at the right places, with the right spread: the rule rejects weights
+    # (0.55, 0.45) or (0.45, 0.55), means shrunk 5 % and stds x1.3 at this N (tests/test_statistical_power.py)
+    problems = mixture_mismatches(samples, mixture, **PLUGIN_LOOP_BIAS)
+    assert not problems, problems
