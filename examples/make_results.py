@@ -37,6 +37,7 @@ SAMPLER_EVALS = (5, 10, 20)
 SAMPLERS = ("ddim", "dpmpp_2m", "dpmpp_3m", "euler", "heun")
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)
 METRIC_KEYS = ("fd", "kid_mean", "confident_fraction", "class_entropy")
+EBM_HEADING = "## Energy-based model on MNIST"
 MEASUREMENT = """\
 ## How sample quality is measured
 
@@ -257,7 +258,7 @@ def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[s
     ood = ood_energies(pipe, args.data_dir)
     results["ebm"] = {"chains_1000": m, "seconds": seconds, "floor": floor, "goals": met, "ood": ood}
     lines += [
-        "## Energy-based model on MNIST",
+        EBM_HEADING,
         "",
         f"Pipeline: `{args.ebm}`. 64 fresh chains of 1000 Langevin steps from uniform noise:",
         "",
@@ -302,6 +303,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-ebm", action="store_true")
     parser.add_argument(
+        "--keep-ebm",
+        action="store_true",
+        help="reuse the EBM section and figures of the current docs/results.md (the EBM model is unchanged)",
+    )
+    parser.add_argument("--ablation", default=None, help="a markdown table of examples/diffusion_ablation.py")
+    parser.add_argument(
         "--compare",
         type=_labelled,
         action="append",
@@ -328,14 +335,23 @@ def main() -> None:
         *MEASUREMENT.splitlines(),
         "",
     ]
+    previous_page = (DOCS / "results.md").read_text(encoding="utf-8") if (DOCS / "results.md").is_file() else ""
+    previous = json.loads((DOCS / "results.json").read_text()) if (DOCS / "results.json").is_file() else {}
     diffusion_results(args, results, lines)
-    if not args.skip_ebm:
+    if args.ablation:
+        lines += ["### Training-recipe ablation", "", *Path(args.ablation).read_text().splitlines(), ""]
+    if args.keep_ebm and "ebm" in previous and EBM_HEADING in previous_page:
+        section = previous_page[previous_page.index(EBM_HEADING) : previous_page.index("## Noise schedules")]
+        results["ebm"] = previous["ebm"]
+        kept = "(This section is kept from the previous run of the script: the EBM is unchanged.)"
+        lines += [*section.rstrip("\n").splitlines(), "", kept, ""]
+    elif not args.skip_ebm:
         ebm_results(args, results, lines)
 
     lines += ["## Noise schedules", "", "![schedules](img/schedules.png)", "", "## Training curves", ""]
     ddim_log, ebm_log = read_log(ROOT / args.ddim_log), read_log(ROOT / args.ebm_log)
     if ddim_log:
-        plot_curves(ddim_log, ("loss",), IMG / "ddim_training.png", "diffusion: MAE on the noise")
+        plot_curves(ddim_log, ("loss",), IMG / "ddim_training.png", "diffusion: training loss")
         lines += ["![diffusion training](img/ddim_training.png)", ""]
     if ebm_log:
         plot_curves(ebm_log, ("loss", "cdiv", "real", "fake"), IMG / "ebm_training.png", "EBM: contrastive divergence")
