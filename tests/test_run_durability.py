@@ -242,10 +242,13 @@ def test_resume_refuses_conflicting_flags_and_data_naming_each(
 ) -> None:
     out = tmp_path / "run"
     assert main(cli_args(tmp_path, out, "--steps", "2")) == 0
-    args = cli_args(tmp_path, out, "--steps", "4", "--resume", "--schedule", "cosine", "--sampler", "ddim")
+    args = cli_args(
+        tmp_path, out, "--steps", "4", "--resume", "--schedule", "cosine", "--sampler", "ddim", "--model", "ddpm_unet"
+    )
     args[args.index("--widths") + 1] = "8,16"
     assert main(args) == 2
     err = capsys.readouterr().err
+    assert "--model ddpm_unet (the checkpoint has unet)" in err
     assert "--widths 8,16 (the checkpoint has 4,8)" in err
     assert "--schedule cosine (the checkpoint has offset_cosine)" in err
     assert "--sampler" not in err  # the same as the checkpoint's: fine
