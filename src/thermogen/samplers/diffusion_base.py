@@ -20,9 +20,14 @@ one sync per step (``float(t)``).
 
 Ends of a schedule: where ``signal_rate = 0`` (zero terminal SNR) an
 epsilon prediction says nothing about x_0, and where ``noise_rate = 0``
-(alpha_bar(0) = 1) a sample prediction says nothing about epsilon; the
-conversions divide by the rates floored at :data:`MIN_RATE` = 2^-12 (diffusers
-floors alpha_bar at 2^-24 for the same reason), so no NaN or inf appears.
+(alpha_bar(0) = 1) a sample prediction says nothing about epsilon; there the
+conversions divide by :data:`MIN_RATE` = 2^-12 (diffusers floors alpha_bar at
+2^-24 for the same reason), so no NaN or inf appears. A rate that is small but
+not zero is divided by exactly, as diffusers does (``improved_cosine`` has a
+signal rate of 4.9e-5 at t = 1), down to :func:`rate_floor` of the sample's
+dtype: below it the rounding error of ``x_t - s eps`` (about eps_dtype |x_t|),
+divided by the rate, would exceed |x_t| / 128 (the book's ``cosine`` has a
+signal rate of 6e-17 at t = 1).
 """
 
 from __future__ import annotations
@@ -45,6 +50,19 @@ PREDICTION_TYPES = ("epsilon", "sample", "v")
 
 MIN_RATE = 2.0**-12
 """Floor of the signal and noise rates where a conversion divides by them (2^-12 = sqrt(2^-24))."""
+
+
+def rate_floor(dtype: torch.dtype) -> float:
+    """The smallest rate a conversion divides by in ``dtype``: ``min(2^-12, 2^7 eps_dtype)``.
+
+    2^-45 in float64, 2^-16 in float32, 2^-12 (:data:`MIN_RATE`) in float16 and bfloat16.
+    """
+    return min(MIN_RATE, 128.0 * torch.finfo(dtype).eps)
+
+
+def safe_rate(rate: float, dtype: torch.dtype) -> float:
+    """``rate`` as a divisor: :data:`MIN_RATE` where it is 0, at least :func:`rate_floor` otherwise."""
+    return max(rate, rate_floor(dtype)) if rate > 0.0 else MIN_RATE
 
 
 def _on_host(t: Tensor | float) -> bool:
@@ -207,8 +225,8 @@ class DiffusionSampler(Sampler):
         With ``x_t = a x_0 + s eps`` (a = signal rate, s = noise rate):
         epsilon-prediction gives x_0 = (x_t - s eps) / a; sample-prediction
         gives eps = (x_t - a x_0) / s; v-prediction (v = a eps - s x_0) gives
-        x_0 = a x_t - s v and eps = s x_t + a v. The divisors are floored at
-        :data:`MIN_RATE`. ``t`` is one time (host tensor or float) or one per
+        x_0 = a x_t - s v and eps = s x_t + a v. The divisors go through
+        :func:`safe_rate`. ``t`` is one time (host tensor or float) or one per
         sample, shape (B,).
         """
         if self.prediction_type not in PREDICTION_TYPES:
@@ -216,15 +234,18 @@ class DiffusionSampler(Sampler):
         if _on_host(t):
             a, s = self.host_rates(t)
             if self.prediction_type == "epsilon":
-                return torch.add(sample, model_output, alpha=-s).div_(max(a, MIN_RATE)), model_output
+                return torch.add(sample, model_output, alpha=-s).div_(safe_rate(a, sample.dtype)), model_output
             if self.prediction_type == "sample":
-                return model_output, torch.add(sample, model_output, alpha=-a).div_(max(s, MIN_RATE))
+                return model_output, torch.add(sample, model_output, alpha=-a).div_(safe_rate(s, sample.dtype))
             return torch.mul(sample, a).add_(model_output, alpha=-s), torch.mul(sample, s).add_(model_output, alpha=a)
         signal, noise = self.bound_schedule().rates(t, like=sample)
+        floor = rate_floor(sample.dtype)
         if self.prediction_type == "epsilon":
-            return (sample - noise * model_output) / signal.clamp(min=MIN_RATE), model_output
+            divisor = torch.where(signal > 0, signal.clamp(min=floor), MIN_RATE)
+            return (sample - noise * model_output) / divisor, model_output
         if self.prediction_type == "sample":
-            return model_output, (sample - signal * model_output) / noise.clamp(min=MIN_RATE)
+            divisor = torch.where(noise > 0, noise.clamp(min=floor), MIN_RATE)
+            return model_output, (sample - signal * model_output) / divisor
         return signal * sample - noise * model_output, noise * sample + signal * model_output
 
     @staticmethod
