@@ -17,8 +17,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from thermogen.interfaces import NoiseSchedule
+from thermogen.samplers.adams import DEISSampler
 from thermogen.samplers.ddim import DDIMSampler
 from thermogen.samplers.diffusion_base import DiffusionSampler
+from thermogen.samplers.unipc import UniPCSampler
 from thermogen.schedules import ImprovedCosineSchedule, LinearSchedule
 from thermogen.testing import GaussianMixture, NoisyMixturePredictor
 
@@ -35,6 +37,15 @@ SCHEDULES = {"linear": LinearSchedule, "improved_cosine": ImprovedCosineSchedule
 def sampler_for(case: dict) -> DiffusionSampler:
     if case["kind"] == "ddim":
         return DDIMSampler(spacing=case["spacing"])
+    if case["kind"] == "unipc":
+        return UniPCSampler(
+            solver_order=case["solver_order"],
+            variant=case["solver_type"],
+            spacing="trailing",
+            disable_corrector=tuple(case["disable_corrector"]),
+        )
+    if case["kind"] == "deis":
+        return DEISSampler(solver_order=case["solver_order"], spacing="trailing", final_time="first_step")
     raise ValueError(case["kind"])
 
 
@@ -60,5 +71,32 @@ def check_steps(sampler: DiffusionSampler, schedule: NoiseSchedule, name: str, s
 @pytest.mark.parametrize("name", sorted(k for k, c in CASES.items() if c["kind"] == "ddim"))
 def test_ddim_matches_diffusers_on_linear_and_improved_cosine(name: str) -> None:
     """DDIM is exact where alpha_bar is tiny: improved_cosine's t = 1 has alpha_bar = 2.4e-9."""
+    case = CASES[name]
+    check_steps(sampler_for(case), SCHEDULES[case["beta_schedule"]](), name, case["steps"], case["steps"])
+
+
+@pytest.mark.parametrize("name", sorted(k for k, c in CASES.items() if c["kind"] == "unipc"))
+def test_unipc_matches_diffusers_step_for_step(name: str) -> None:
+    """Predictor, corrector (bh1/bh2, orders 1-3), warm-up, lower_order_final and disable_corrector.
+
+    diffusers' bh1 returns NaN on the step to sigma = 0 (B(h) = -h is infinite there);
+    that step is checked against its limit, the x_0 estimate.
+    """
+    case = CASES[name]
+    steps = case["steps"]
+    sampler = sampler_for(case)
+    schedule = SCHEDULES[case["beta_schedule"]]()
+    finite = bool(REF[f"{name}/samples"][-1].isfinite().all())
+    assert finite == (case["solver_type"] == "bh2")
+    check_steps(sampler, schedule, name, steps, steps if finite else steps - 1)
+    if not finite:
+        x, times = REF[f"{name}/samples"][-2], sampler.host_times
+        out = sampler.step(PREDICTOR(x, sampler.noise_level(times[-2], x)), times[-2], times[-1], x)
+        assert torch.equal(out.prev_sample, out.pred_original_sample)
+
+
+@pytest.mark.parametrize("name", sorted(k for k, c in CASES.items() if c["kind"] == "deis"))
+def test_deis_matches_diffusers_step_for_step(name: str) -> None:
+    """DEIS tAB orders 1-3 (Lagrange extrapolation of eps in log rho), diffusers' grid ending at t = 1/T."""
     case = CASES[name]
     check_steps(sampler_for(case), SCHEDULES[case["beta_schedule"]](), name, case["steps"], case["steps"])

@@ -9,6 +9,7 @@ the diffusers config mapping.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -20,7 +21,7 @@ import torch
 import thermogen
 from thermogen import registry
 from thermogen.errors import ConfigError
-from thermogen.samplers import STOP, DiffusionSampler, StepInfo
+from thermogen.samplers import STOP, DEISSampler, DiffusionSampler, IPNDMSampler, StepInfo, UniPCSampler
 from thermogen.samplers.ddim import DDIMSampler
 from thermogen.samplers.ddpm import DDPMSampler
 from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
@@ -58,6 +59,9 @@ SAMPLERS: dict[str, tuple[Callable[[], DiffusionSampler], int]] = {
     "euler": (EulerSampler, 50),
     "euler_ancestral": (lambda: EulerSampler(eta=1.0), 100),
     "heun": (HeunSampler, 20),
+    "unipc": (UniPCSampler, 20),
+    "ipndm": (IPNDMSampler, 20),
+    "deis": (DEISSampler, 20),
 }
 STOCHASTIC = ("ddim_eta1", "ddpm", "euler_ancestral")
 
@@ -185,7 +189,17 @@ def ode_solution() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize(
     ("factory", "order"),
-    [(DDIMSampler, 1.0), (EulerSampler, 1.0), (HeunSampler, 2.0), (DPMSolverPP2M, 2.0), (DPMSolverPP3M, 3.0)],
+    [
+        (DDIMSampler, 1.0),
+        (EulerSampler, 1.0),
+        (HeunSampler, 2.0),
+        (DPMSolverPP2M, 2.0),
+        (DPMSolverPP3M, 3.0),
+        (functools.partial(UniPCSampler, lower_order_final=False), 4.0),  # UniP-3 + UniC: one order up
+        (functools.partial(UniPCSampler, solver_order=2, lower_order_final=False), 3.0),
+        (functools.partial(IPNDMSampler, solver_order=3), 3.0),  # order 4 measures 3.6 at 64/128 steps
+        (DEISSampler, 3.0),
+    ],
 )
 def test_ode_samplers_converge_at_their_order(
     factory: Callable[..., DiffusionSampler], order: float, ode_solution: tuple[torch.Tensor, torch.Tensor]
