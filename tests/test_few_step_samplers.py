@@ -6,6 +6,7 @@ convergence orders and mixture reproduction in tests/test_samplers.py.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -193,3 +194,22 @@ def test_registered_names_and_config_round_trip() -> None:
 def test_bad_arguments_name_the_value(make: Callable[[], object], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         make()
+
+
+@pytest.mark.parametrize("name", ["unipc", "ipndm", "deis"])
+def test_coefficients_planned_by_set_timesteps_equal_those_computed_per_step(name: str) -> None:
+    """The per-step weights made once per grid give the trajectory of weights computed at each step.
+
+    The second loop clears the plan, so every step takes the on-the-spot path.
+    """
+    schedule = LinearSchedule()
+    planned, per_step = MULTISTEP[name](), MULTISTEP[name]()
+    times = planned.set_timesteps(schedule, 8)
+    per_step.set_timesteps(schedule, 8)
+    per_step._plans.clear()
+    x = y = x_T()
+    for t, t_prev in itertools.pairwise(times):
+        x = planned.step(MODEL(x, planned.noise_level(t, x)), t, t_prev, x).prev_sample
+        y = per_step.step(MODEL(y, per_step.noise_level(t, y)), t, t_prev, y).prev_sample
+    assert not per_step._plans
+    torch.testing.assert_close(x, y, rtol=0, atol=1e-14)

@@ -28,7 +28,7 @@ from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.from_diffusers import load_diffusers_scheduler, sampler_from_diffusers_config
 from thermogen.samplers.heun import HeunSampler
-from thermogen.samplers.spacing import KARRAS_RHO, SIGMA_MAX, timestep_grid
+from thermogen.samplers.spacing import KARRAS_RHO, LAMBDA_MIN, SIGMA_MAX, timestep_grid
 from thermogen.schedules import CosineSchedule, ImprovedCosineSchedule, LinearSchedule, OffsetCosineSchedule
 from thermogen.testing import (
     GaussianMixture,
@@ -452,8 +452,13 @@ def test_karras_and_log_snr_grids_follow_their_formulas() -> None:
     karras = timestep_grid(schedule, 10, "karras")
     sigmas = sigma(karras[:-1]) ** (1 / KARRAS_RHO)  # evenly spaced in sigma^(1/rho) ...
     torch.testing.assert_close(sigmas.diff(), sigmas.diff().mean().expand(9), rtol=1e-9, atol=0)
-    torch.testing.assert_close(sigma(karras[0]), torch.tensor(SIGMA_MAX, dtype=torch.float64))  # ... from 80
+    assert karras[0] == 1.0 and float(sigma(1.0)) < SIGMA_MAX  # ... from t = 1 (sigma 157 < e^5.1) ...
     torch.testing.assert_close(karras[-2], torch.tensor(1e-3, dtype=torch.float64))  # ... to the first step
+    cosine = registry.get("schedules", "improved_cosine")()  # sigma(1) = 2e4: from the log-SNR floor lambda = -5.1
+    for spacing in ("karras", "log_snr"):
+        start = timestep_grid(cosine, 10, spacing)[0]
+        half_log_snr = 0.5 * cosine.log_snr(start)
+        torch.testing.assert_close(half_log_snr, torch.tensor(LAMBDA_MIN, dtype=torch.float64), rtol=0, atol=1e-9)
     offset = OffsetCosineSchedule()  # sigma(0) > 0: n + 1 points evenly in log-SNR, from t = 1 to t = 0
     log_snr = offset.log_snr(timestep_grid(offset, 10, "log_snr"))
     torch.testing.assert_close(log_snr.diff(), log_snr.diff().mean().expand(10), rtol=1e-9, atol=0)

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import torch
@@ -117,17 +119,26 @@ class DiffusionSampler(Sampler):
     spacing: Spacing = "uniform"
     final_time: FinalTime = "zero"
     steps_offset: int = 0
+    timesteps: tuple[float, ...] | None = None
     schedule: NoiseSchedule | None = None
     _host_rates: dict[float, tuple[float, float]] | None = None
     host_times: tuple[float, ...] = ()
     """The grid of the last :meth:`set_timesteps` as Python floats (for host-side decisions such as the last step)."""
+    grid_index: Mapping[float, int] = MappingProxyType({})
+    """Position of each time of ``host_times`` in the grid (a step ending at ``t_prev`` is step ``index - 1``)."""
 
     def set_grid_options(
-        self, spacing: Spacing, final_time: FinalTime, steps_offset: int, prediction_type: PredictionType
+        self,
+        spacing: Spacing,
+        final_time: FinalTime,
+        steps_offset: int,
+        prediction_type: PredictionType,
+        timesteps: Sequence[float] | None = None,
     ) -> None:
         """Validate and store the options every diffusion sampler shares (call from ``__init__``)."""
-        check_spacing(spacing, final_time, steps_offset)
+        check_spacing(spacing, final_time, steps_offset, timesteps)
         check_prediction_type(prediction_type)
+        self.timesteps = tuple(float(t) for t in timesteps) if timesteps is not None else None
         self.spacing = spacing
         self.final_time = final_time
         self.steps_offset = steps_offset
@@ -139,7 +150,7 @@ class DiffusionSampler(Sampler):
         Uses the sampler's ``spacing``, ``final_time`` and ``steps_offset`` (see
         :mod:`thermogen.samplers.spacing`); override for a special grid.
         """
-        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
+        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset, self.timesteps)
 
     @abstractmethod
     def step(
@@ -190,7 +201,12 @@ class DiffusionSampler(Sampler):
         signal, noise = schedule.rates64(times)
         self.host_times = tuple(times.tolist())
         self._host_rates = {t: (a, s) for t, a, s in zip(self.host_times, signal.tolist(), noise.tolist())}
+        self.grid_index = {t: i for i, t in enumerate(self.host_times)}
+        self.prepare_grid()
         return times.to(device=device)
+
+    def prepare_grid(self) -> None:
+        """Hook run by :meth:`set_timesteps` once the grid is known: precompute per-step coefficients here."""
 
     def bound_schedule(self) -> NoiseSchedule:
         if self.schedule is None:
