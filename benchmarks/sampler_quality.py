@@ -50,6 +50,7 @@ from thermogen.samplers.diffusion_base import DiffusionSampler
 from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.heun import HeunSampler
+from thermogen.samplers.tuning import fit_timesteps, reference_solution, with_timesteps
 from thermogen.samplers.unipc import UniPCSampler
 from thermogen.testing import MIXTURES, GaussianMixture, NoisyMixturePredictor, sliced_wasserstein
 
@@ -70,6 +71,8 @@ SAMPLERS: dict[str, Callable[[str], DiffusionSampler]] = {
     "deis": lambda spacing: DEISSampler(spacing=spacing),
 }
 STOCHASTIC = ("ddim eta=1", "ddpm", "euler eta=1")
+FITTED = ("dpmpp_3m", "unipc", "ipndm", "deis")
+FITTED_BUDGETS = (5, 6, 10)
 REFERENCE_STEPS = 500
 
 
@@ -184,6 +187,28 @@ def measure(
     return results, floors
 
 
+def measure_fitted(
+    mixture: GaussianMixture, schedule: NoiseSchedule, n: int, budgets: tuple[int, ...] = FITTED_BUDGETS
+) -> Results:
+    """Rows ``(sampler, "fitted")``: grids fitted by :func:`fit_timesteps` to 256 other draws of x_T, then measured."""
+    model = NoisyMixturePredictor(mixture)
+    fit_x = torch.randn(256, 2, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    fit_reference = reference_solution(model, schedule, fit_x, 200)
+    x_T = qmc_normal(n, seed=7)
+    exact = reference_solution(model, schedule, x_T, REFERENCE_STEPS)
+    truth = qmc_mixture(mixture.noised(float(schedule.noise_rate(0.0))), n, seed=1)
+    results: Results = {}
+    for name in FITTED:
+        row = {}
+        for budget in budgets:
+            sampler = SAMPLERS[name]("log_snr")
+            fitted = fit_timesteps(model, schedule, sampler, budget, fit_x, fit_reference)
+            out = with_timesteps(sampler, fitted.timesteps).sample(model, x_T, budget, schedule, progress=False)
+            row[budget] = (budget, distance(out.sample, truth), float((out.sample - exact).norm(dim=1).mean()))
+        results[(name, "fitted")] = row
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mixture", default="three_modes", choices=sorted(MIXTURES))
@@ -195,6 +220,10 @@ def main() -> None:
     started = time.perf_counter()
     schedule = registry.get("schedules", args.schedule)()
     results, floors = measure(MIXTURES[args.mixture](), schedule, args.samples)
+    if schedule.rates64(torch.zeros(1, dtype=torch.float64))[1].item() == 0.0:  # fitted grids end at clean data
+        fitted = measure_fitted(MIXTURES[args.mixture](), schedule, args.samples)
+    else:
+        fitted = {}
 
     print(f"mixture {args.mixture}, schedule {args.schedule}, {args.samples} samples; ", end="")
     print(f"QMC floor {floors['QMC']:.4f}, iid floor {floors['iid']:.4f}")
@@ -208,6 +237,16 @@ def main() -> None:
         if name not in STOCHASTIC:
             print(f"{name:12s} {spacing:9s} " + " ".join(f"{e:9.4f}" for _, _, e in row.values()))
 
+    if fitted:
+        print("\n3. grids fitted to 256 other draws (thermogen.samplers.tuning): sliced W2 / ODE error")
+        print(f"{'sampler':12s} " + " ".join(f"{f'NFE {b}':>15s}" for b in FITTED_BUDGETS))
+        for (name, _), row in fitted.items():
+            print(f"{name:12s} " + " ".join(f"{d:7.4f}/{e:7.4f}" for _, d, e in row.values()))
+        for few, many in ((10, 50), (6, 20)):
+            best_name = min(fitted, key=lambda k: fitted[k][few][1])
+            value, ddim = fitted[best_name][few][1], results[("ddim", "linspace")][many][1]
+            verdict = "met" if value <= ddim else "not met"
+            print(f"  fitted, sliced W2: DDIM@{many} {ddim:.4f}; best@{few} {best_name[0]} {value:.4f} -> {verdict}")
     print("\ngoals: best at 10 NFE <= DDIM (linspace) at 50 NFE; best at 6 NFE < DDIM (linspace) at 20 NFE")
     for few, many in ((10, 50), (6, 20)):
         for label, index in (("sliced W2", 1), ("ODE error", 2)):

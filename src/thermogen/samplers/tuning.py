@@ -9,7 +9,8 @@ Sampling with Optimized Time Steps"). Here the fit is the most direct one:
     minimise   D(t_1 .. t_N) = mean_b || x_0(x_T^b; t_1 .. t_N) - x_0^ref(x_T^b) ||
 
 over the N visited times (the final time stays the sampler's), where
-``x_0(x_T; t)`` is the sampler's result on the grid from the initial noise
+``x_0(x_T; t)`` is the sampler's final x_0 estimate (what a pipeline turns into
+images; the last sample itself where the grid ends at sigma = 0) on the grid from the initial noise
 ``x_T`` (one batch of a few hundred draws, the same at every evaluation of D)
 and ``x_0^ref`` a fine-grid solution from the same noise (:func:`reference_solution`).
 The fit starts from the best fixed spacing of the sampler at N steps (each
@@ -70,9 +71,12 @@ def with_timesteps(sampler: DiffusionSampler, timesteps: Sequence[float]) -> Dif
 
 @torch.inference_mode()
 def reference_solution(model: ModelFn, schedule: NoiseSchedule, x_T: Tensor, steps: int = 100) -> Tensor:
-    """The probability-flow ODE solved finely from ``x_T``: DPM-Solver++(3M), ``steps`` steps even in log-SNR."""
+    """The final x_0 estimate of the probability-flow ODE solved finely from ``x_T``.
+
+    DPM-Solver++(3M), ``steps`` steps even in log-SNR.
+    """
     sampler = DPMSolverPP3M(spacing="log_snr", lower_order_final=True)
-    return sampler.sample(model, x_T, steps, schedule, progress=False).sample
+    return sampler.sample(model, x_T, steps, schedule, progress=False).pred_original_sample
 
 
 @torch.inference_mode()
@@ -84,8 +88,9 @@ def grid_distance(
     x_T: Tensor,
     reference: Tensor,
 ) -> float:
-    """D: the mean over the batch of ``|| sample - reference ||`` (per sample, all dimensions) on the grid."""
-    out = with_timesteps(sampler, timesteps).sample(model, x_T, len(timesteps), schedule, progress=False).sample
+    """D: the mean over the batch of ``|| x_0 estimate - reference ||`` (per sample, all dimensions) on the grid."""
+    sampler = with_timesteps(sampler, timesteps)
+    out = sampler.sample(model, x_T, len(timesteps), schedule, progress=False).pred_original_sample
     return float((out - reference).flatten(1).double().norm(dim=1).mean())
 
 
@@ -120,6 +125,7 @@ def fit_timesteps(
         raise ValueError(f"nfe={nfe!r}; expected a positive integer")
     if x_T.shape != reference.shape:
         raise ValueError(f"x_T has shape {tuple(x_T.shape)}, reference {tuple(reference.shape)}; expected the same")
+
     def distance(times: Tensor) -> float:
         return grid_distance(model, schedule, sampler, times.tolist(), x_T, reference)
 
