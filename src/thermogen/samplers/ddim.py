@@ -69,7 +69,7 @@ class DDIMSampler(DiffusionSampler):
     def __init__(
         self,
         eta: float = 0.0,
-        spacing: Spacing = "linspace",
+        spacing: Spacing = "leading",
         prediction_type: PredictionType = "epsilon",
         clip_sample: float | None = None,
         dynamic_threshold: float | None = None,

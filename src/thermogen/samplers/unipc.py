@@ -145,7 +145,9 @@ class UniPCSampler(DiffusionSampler):
         prediction_type: "epsilon", "sample" (x_0) or "v".
         lower_order_final: lower the order of the last steps (the last step is 1st order).
         disable_corrector: indices of steps whose result is not corrected (diffusers' option).
-        clip_sample, dynamic_threshold, sample_max_value: see :mod:`thermogen.samplers.thresholding`.
+        clip_sample: clamp each x0^ to [-clip_sample, clip_sample] (None: off).
+        dynamic_threshold: Imagen's dynamic thresholding quantile for each x0^ (None: off).
+        sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" or "first_step".
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing=\"custom\"`` (in (0, 1], decreasing), e.g. a fitted grid.
@@ -155,7 +157,7 @@ class UniPCSampler(DiffusionSampler):
         self,
         solver_order: int = 3,
         variant: Variant = "bh2",
-        spacing: Spacing = "log_snr",
+        spacing: Spacing = "uniform",
         prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         disable_corrector: tuple[int, ...] = (),
