@@ -171,13 +171,12 @@ class IPNDMSampler(AdamsSampler):
 
     Args:
         solver_order: the highest order, 1..4 (4 is the published iPNDM).
-        spacing: the time grid; ``leading`` measured best at 10 evaluations on the benchmark mixtures
-            (``karras``, rho = 7, is the published choice).
+        spacing: the time grid; ``karras`` (rho = 7) is the published choice.
         prediction_type: "epsilon", "sample" (x_0) or "v".
         lower_order_final: below 15 steps, the last steps count down to 1st order.
         final_time: "zero" or "first_step".
         steps_offset: added to ``leading`` integer timesteps.
-        timesteps: the visited times of ``spacing=\"custom\"`` (in (0, 1], decreasing), e.g. a fitted grid.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     log_sigma = False
@@ -186,7 +185,7 @@ class IPNDMSampler(AdamsSampler):
     def __init__(
         self,
         solver_order: int = 4,
-        spacing: Spacing = "leading",
+        spacing: Spacing = "karras",
         prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         final_time: FinalTime = "zero",
@@ -206,7 +205,7 @@ class DEISSampler(AdamsSampler):
         lower_order_final: below 15 steps, the last steps count down to 1st order (as diffusers).
         final_time: "zero" or "first_step" (diffusers' DEIS ends at the first training step).
         steps_offset: added to ``leading`` integer timesteps.
-        timesteps: the visited times of ``spacing=\"custom\"`` (in (0, 1], decreasing), e.g. a fitted grid.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     log_sigma = True

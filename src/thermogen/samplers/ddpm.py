@@ -49,7 +49,7 @@ class DDPMSampler(DiffusionSampler):
         sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" or "first_step" (t = 1/T), see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
-        timesteps: the visited times of ``spacing=\"custom\"`` (in (0, 1], decreasing), e.g. a fitted grid.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     def __init__(

@@ -72,8 +72,7 @@ class DPMSolverPP2M(DiffusionSampler):
     """DPM-Solver++(2M): multistep, data prediction, 2nd order (Lu et al. 2022, Algorithm 2).
 
     Args:
-        spacing: the time grid (default: the best at 10 evaluations on the benchmark mixtures); ``log_snr``
-            is the paper's "uniform lambda".
+        spacing: the time grid; ``log_snr`` is the paper's "uniform lambda".
         prediction_type: "epsilon", "sample" (x_0) or "v".
         lower_order_final: with fewer than 15 steps, lower the order of the last steps.
         clip_sample: clamp each x0^ to [-clip_sample, clip_sample] (None: off).
@@ -81,14 +80,14 @@ class DPMSolverPP2M(DiffusionSampler):
         sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
-        timesteps: the visited times of ``spacing=\"custom\"`` (in (0, 1], decreasing), e.g. a fitted grid.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     solver_order = 2
 
     def __init__(
         self,
-        spacing: Spacing = "uniform",
+        spacing: Spacing = "log_snr",
         prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         clip_sample: float | None = None,
@@ -175,32 +174,7 @@ class DPMSolverPP2M(DiffusionSampler):
 class DPMSolverPP3M(DPMSolverPP2M):
     """DPM-Solver++(3M): the multistep solver with a quadratic x_0 extrapolation (3rd order).
 
-    Same arguments as :class:`DPMSolverPP2M`; the default spacing is ``log_snr``
-    (the best at 10 evaluations on the benchmark mixtures for 3M, ``uniform`` for 2M).
+    Same arguments as :class:`DPMSolverPP2M`.
     """
 
     solver_order = 3
-
-    def __init__(
-        self,
-        spacing: Spacing = "log_snr",
-        prediction_type: PredictionType = "epsilon",
-        lower_order_final: bool = True,
-        clip_sample: float | None = None,
-        dynamic_threshold: float | None = None,
-        sample_max_value: float | None = None,
-        final_time: FinalTime = "zero",
-        steps_offset: int = 0,
-        timesteps: Sequence[float] | None = None,
-    ) -> None:
-        super().__init__(
-            spacing,
-            prediction_type,
-            lower_order_final,
-            clip_sample,
-            dynamic_threshold,
-            sample_max_value,
-            final_time,
-            steps_offset,
-            timesteps,
-        )

@@ -48,18 +48,17 @@ class EulerSampler(DiffusionSampler):
 
     Args:
         eta: ancestral noise in [0, 1]: 0 = the deterministic ODE, 1 = k-diffusion's Euler ancestral.
-        spacing: the time grid; the default measured best at 10 evaluations on the benchmark mixtures
-            (``karras``, rho = 7, is EDM's).
+        spacing: the time grid; ``karras`` (rho = 7) is EDM's.
         prediction_type: "epsilon", "sample" (x_0) or "v".
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
-        timesteps: the visited times of ``spacing=\"custom\"`` (in (0, 1], decreasing), e.g. a fitted grid.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     def __init__(
         self,
         eta: float = 0.0,
-        spacing: Spacing = "leading",
+        spacing: Spacing = "karras",
         prediction_type: PredictionType = "epsilon",
         final_time: FinalTime = "zero",
         steps_offset: int = 0,

@@ -150,14 +150,14 @@ class UniPCSampler(DiffusionSampler):
         sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" or "first_step".
         steps_offset: added to ``leading`` integer timesteps.
-        timesteps: the visited times of ``spacing=\"custom\"`` (in (0, 1], decreasing), e.g. a fitted grid.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     def __init__(
         self,
         solver_order: int = 3,
         variant: Variant = "bh2",
-        spacing: Spacing = "uniform",
+        spacing: Spacing = "log_snr",
         prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         disable_corrector: tuple[int, ...] = (),
