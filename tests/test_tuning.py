@@ -137,3 +137,15 @@ def test_tune_steps_command_writes_a_pipeline_with_the_fitted_grid(tmp_path: Pat
     times = loaded.sampler.config["timesteps"]
     assert loaded.sampler.config["spacing"] == "custom" and len(times) == 3
     assert all(b < a for a, b in itertools.pairwise(times))
+
+
+def test_grid_distance_in_an_embedding_is_the_distance_between_embeddings() -> None:
+    schedule, model = LinearSchedule(), NoisyMixturePredictor(MIXTURES["unequal"]())
+    x = noise(64, 5)
+    reference = reference_solution(model, schedule, x, 50)
+    times = [1.0, 0.5, 0.1, 0.01]
+    plain = grid_distance(model, schedule, DPMSolverPP3M(), times, x, reference)
+    scaled = grid_distance(model, schedule, DPMSolverPP3M(), times, x, 3.0 * reference, embed=lambda y: 3.0 * y)
+    assert scaled == pytest.approx(3.0 * plain, rel=1e-12)
+    first = grid_distance(model, schedule, DPMSolverPP3M(), times, x, reference[:, :1], embed=lambda y: y[:, :1])
+    assert 0.0 < first < plain

@@ -87,10 +87,17 @@ def grid_distance(
     timesteps: Sequence[float],
     x_T: Tensor,
     reference: Tensor,
+    embed: Callable[[Tensor], Tensor] | None = None,
 ) -> float:
-    """D: the mean over the batch of ``|| x_0 estimate - reference ||`` (per sample, all dimensions) on the grid."""
+    """D: the mean over the batch of ``|| x_0 estimate - reference ||`` (per sample, all dimensions) on the grid.
+
+    With ``embed`` the distance is taken between ``embed(x_0 estimate)`` and
+    ``reference``, which is then the embedding of the reference solutions.
+    """
     sampler = with_timesteps(sampler, timesteps)
     out = sampler.sample(model, x_T, len(timesteps), schedule, progress=False).pred_original_sample
+    if embed is not None:
+        out = embed(out)
     return float((out - reference).flatten(1).double().norm(dim=1).mean())
 
 
@@ -104,6 +111,7 @@ def fit_timesteps(
     sweeps: int = 8,
     delta: float = 0.5,
     progress: Callable[[str], None] | None = None,
+    embed: Callable[[Tensor], Tensor] | None = None,
 ) -> FittedGrid:
     """Fit the ``nfe`` visited times of ``sampler`` to ``reference`` (see the module docstring).
 
@@ -118,6 +126,8 @@ def fit_timesteps(
         sweeps: passes over the times (each at most ``2 nfe`` sampling runs).
         delta: the first step in lambda; halves after a sweep that improves nothing.
         progress: called with a line after each sweep (e.g. ``print``).
+        embed: measure D between ``embed(x_0)`` and ``embed(reference)`` (e.g. a classifier's
+            features) instead of between the samples themselves.
     """
     if sampler.model_evaluations_per_step != 1:
         raise ValueError(f"{type(sampler).__name__} makes several model evaluations per step; fit a one-step sampler")
@@ -126,8 +136,10 @@ def fit_timesteps(
     if x_T.shape != reference.shape:
         raise ValueError(f"x_T has shape {tuple(x_T.shape)}, reference {tuple(reference.shape)}; expected the same")
 
+    target = reference if embed is None else embed(reference)
+
     def distance(times: Tensor) -> float:
-        return grid_distance(model, schedule, sampler, times.tolist(), x_T, reference)
+        return grid_distance(model, schedule, sampler, times.tolist(), x_T, target, embed)
 
     starts: dict[str, Tensor] = {}
     for spacing in SPACINGS:
