@@ -69,8 +69,13 @@ class AutogradEnergy(EnergyModel):
         return self.net(x)
 
 
-def cd_step(model: EnergyCNN, optimizer: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
-            generator: torch.Generator) -> None:
+def cd_step(
+    model: EnergyCNN,
+    optimizer: torch.optim.Optimizer,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator,
+) -> None:
     """The book's training step after sampling: one forward on [real, fake], loss, backward, Adam."""
     real = (real + NOISE * torch.randn(real.shape, generator=generator)).clamp(-1.0, 1.0)
     out = model.negative_energy(torch.cat([real, fake]))
@@ -81,8 +86,14 @@ def cd_step(model: EnergyCNN, optimizer: torch.optim.Optimizer, real: torch.Tens
     optimizer.step()
 
 
-def plain_train_step(model: EnergyCNN, optimizer: torch.optim.Optimizer, buffer: list[torch.Tensor],
-                     real: torch.Tensor, generator: torch.Generator, rng: random.Random) -> None:
+def plain_train_step(
+    model: EnergyCNN,
+    optimizer: torch.optim.Optimizer,
+    buffer: list[torch.Tensor],
+    real: torch.Tensor,
+    generator: torch.Generator,
+    rng: random.Random,
+) -> None:
     """Book/tutorial buffer as a Python list (prepend, truncate) + plain Langevin + CD step."""
     batch = real.shape[0]
     n_new = int(torch.binomial(torch.tensor(float(batch)), torch.tensor(0.05), generator=generator))
@@ -94,8 +105,14 @@ def plain_train_step(model: EnergyCNN, optimizer: torch.optim.Optimizer, buffer:
     cd_step(model, optimizer, real, fake, generator)
 
 
-def thermogen_train_step(model: EnergyCNN, optimizer: torch.optim.Optimizer, buffer: ReplayBuffer,
-                         sampler: SGLDSampler, real: torch.Tensor, generator: torch.Generator) -> None:
+def thermogen_train_step(
+    model: EnergyCNN,
+    optimizer: torch.optim.Optimizer,
+    buffer: ReplayBuffer,
+    sampler: SGLDSampler,
+    real: torch.Tensor,
+    generator: torch.Generator,
+) -> None:
     start, _ = buffer.sample(real.shape[0], generator)
     fake = sampler.sample(model, start, generator=generator).sample
     buffer.push(fake)
@@ -123,8 +140,10 @@ def report(times: dict[str, list[float]], per: int, unit: str) -> None:
     base = times[base_name]
     for name, values in times.items():
         ratio = statistics.median(b / v for b, v in zip(base, values))
-        print(f"  {name:34s} {1e3 * statistics.median(values) / per:8.2f} ms/{unit}   "
-              f"(min {1e3 * min(values) / per:7.2f})   speed-up vs {base_name}: {ratio:.2f}x")
+        print(
+            f"  {name:34s} {1e3 * statistics.median(values) / per:8.2f} ms/{unit}   "
+            f"(min {1e3 * min(values) / per:7.2f})   speed-up vs {base_name}: {ratio:.2f}x"
+        )
 
 
 def main() -> None:
@@ -146,8 +165,10 @@ def main() -> None:
     plain = plain_langevin(model, x0, STEPS, torch.Generator().manual_seed(2))
     ours = sampler.sample(model, x0, generator=torch.Generator().manual_seed(2)).sample
     autograd = sampler.sample(AutogradEnergy(model), x0, generator=torch.Generator().manual_seed(2)).sample
-    print(f"max |plain - thermogen| after {STEPS} steps: {(plain - ours).abs().max().item():.3g}; "
-          f"|plain - thermogen autograd path|: {(plain - autograd).abs().max().item():.3g}")
+    print(
+        f"max |plain - thermogen| after {STEPS} steps: {(plain - ours).abs().max().item():.3g}; "
+        f"|plain - thermogen autograd path|: {(plain - autograd).abs().max().item():.3g}"
+    )
 
     wrapped = AutogradEnergy(model)
     print("Langevin chain (per step):")
@@ -177,8 +198,11 @@ def main() -> None:
         for _ in range(args.train_steps):
             thermogen_train_step(our_model, our_opt, buffer, sampler, real, gen)
 
-    report(interleaved({"plain PyTorch loop": plain_round, "thermogen": our_round}, args.rounds),
-           args.train_steps, "train step")
+    report(
+        interleaved({"plain PyTorch loop": plain_round, "thermogen": our_round}, args.rounds),
+        args.train_steps,
+        "train step",
+    )
 
 
 if __name__ == "__main__":

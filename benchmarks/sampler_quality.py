@@ -1,20 +1,23 @@
 """Sample quality against model evaluations, on an analytic ground truth.
 
-    python benchmarks/sampler_quality.py [--schedule linear] [--samples 8000] [--plot PATH]
+    python benchmarks/sampler_quality.py [--mixture three_modes] [--schedule linear] [--samples 8000] [--plot PATH]
 
-Data: a 2-D mixture of three Gaussians (std 0.3, weights 0.5/0.3/0.2, modes
->= 8.8 std apart); model: its exact noise predictor
-(:class:`thermogen.testing.NoisyMixturePredictor`), so every error is the
-sampler's. Each sampler x spacing gets as many steps as fit in a budget of
+Data: one of :data:`thermogen.testing.MIXTURES` (2-D: ``three_modes``, std 0.3,
+weights 0.5/0.3/0.2; ``ring8``, eight thin modes on a circle; ``unequal``, four
+modes of unequal weights and stds 0.25 down to 0.03); model: its exact noise
+predictor (:class:`thermogen.testing.NoisyMixturePredictor`), so every error is
+the sampler's. Each sampler x spacing gets as many steps as fit in a budget of
 model evaluations (NFE; Heun uses 2 per step, 1 on a last step to sigma = 0).
 
 Two measures:
 
 1. Distribution distance: sliced Wasserstein-2 (256 directions) between the
    samples and true samples of the marginal at the final time (the mixture
-   itself when the final time is clean data). To see sampler errors below the
-   sampling noise, x_T and the true set are quasi-random (scrambled Sobol
-   normals, components in exact proportions); "QMC floor" is the distance
+   itself when the final time is clean data). x_T is N(0, I) whatever time a
+   grid starts at, as a pipeline draws it, so a grid that starts below t = 1
+   pays for the mismatch. To see sampler errors below the sampling noise, x_T
+   and the true set are quasi-random (scrambled Sobol normals, components of the
+   true set in exact proportions); "QMC floor" is the distance
    between two such true sets, "iid floor" between two i.i.d. sets, which is
    the best a stochastic sampler (DDPM, eta = 1) can show.
 2. ODE error (deterministic samplers): the mean distance, sample by sample,
@@ -23,7 +26,7 @@ Two measures:
    noise. (The mean rather than the RMS: a few samples near a boundary
    between modes flip to another mode and would dominate an RMS.)
 
-Goal: the best sampler at 10 evaluations at or below DDIM's error at 50.
+Goals: the best sampler at 10 evaluations at or below DDIM's error at 50, at 6 below DDIM's at 20.
 """
 
 from __future__ import annotations
@@ -40,16 +43,18 @@ from torch import Tensor
 
 from thermogen import registry
 from thermogen.interfaces import NoiseSchedule
+from thermogen.samplers.adams import DEISSampler, IPNDMSampler
 from thermogen.samplers.ddim import DDIMSampler
 from thermogen.samplers.ddpm import DDPMSampler
 from thermogen.samplers.diffusion_base import DiffusionSampler
 from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.heun import HeunSampler
-from thermogen.testing import GaussianMixture, NoisyMixturePredictor, sliced_wasserstein
+from thermogen.samplers.tuning import fit_timesteps, reference_solution, with_timesteps
+from thermogen.samplers.unipc import UniPCSampler
+from thermogen.testing import MIXTURES, GaussianMixture, NoisyMixturePredictor, sliced_wasserstein
 
-MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])
-BUDGETS = (5, 10, 20, 50)
+BUDGETS = (5, 6, 10, 20, 50)
 SPACINGS = ("leading", "trailing", "linspace", "uniform", "log_snr", "karras")
 SAMPLERS: dict[str, Callable[[str], DiffusionSampler]] = {
     "ddim": lambda spacing: DDIMSampler(spacing=spacing),
@@ -60,8 +65,14 @@ SAMPLERS: dict[str, Callable[[str], DiffusionSampler]] = {
     "euler": lambda spacing: EulerSampler(spacing=spacing),
     "euler eta=1": lambda spacing: EulerSampler(eta=1.0, spacing=spacing),
     "heun": lambda spacing: HeunSampler(spacing=spacing),
+    "unipc": lambda spacing: UniPCSampler(spacing=spacing),
+    "unipc bh1": lambda spacing: UniPCSampler(variant="bh1", spacing=spacing),
+    "ipndm": lambda spacing: IPNDMSampler(spacing=spacing),
+    "deis": lambda spacing: DEISSampler(spacing=spacing),
 }
 STOCHASTIC = ("ddim eta=1", "ddpm", "euler eta=1")
+FITTED = ("dpmpp_3m", "unipc", "ipndm", "deis")
+FITTED_BUDGETS = (5, 6, 10)
 REFERENCE_STEPS = 500
 
 
@@ -123,25 +134,27 @@ def steps_within(sampler: DiffusionSampler, schedule: NoiseSchedule, budget: int
         steps += 1
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--schedule", default="linear", help="a registered schedule name")
-    parser.add_argument("--samples", type=int, default=8000)
-    parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("sampler_quality.png"))
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    started = time.perf_counter()
-    schedule = registry.get("schedules", args.schedule)()
-    n = args.samples
-    model = CountingPredictor(NoisyMixturePredictor(MIX))
+Results = dict[tuple[str, str], dict[int, tuple[int, float, float]]]
+
+
+def measure(
+    mixture: GaussianMixture,
+    schedule: NoiseSchedule,
+    n: int,
+    samplers: dict[str, Callable[[str], DiffusionSampler]] = SAMPLERS,
+    spacings: tuple[str, ...] = SPACINGS,
+    budgets: tuple[int, ...] = BUDGETS,
+) -> tuple[Results, dict[str, float]]:
+    """``{(sampler, spacing): {budget: (NFE used, sliced W2, ODE error)}}`` and the QMC / iid floors."""
+    model = CountingPredictor(NoisyMixturePredictor(mixture))
     x_T_by_start: dict[float, Tensor] = {}
     exact_by_start: dict[float, Tensor] = {}
     truth: dict[float, Tensor] = {}
     floors: dict[str, float] = {}
 
-    def x_T_at(start: float) -> Tensor:  # the exact marginal at the start time, from one QMC draw
+    def x_T_at(start: float) -> Tensor:  # N(0, I) at any start time, as a pipeline draws it
         if start not in x_T_by_start:
-            x_T_by_start[start] = qmc_mixture(MIX.noised(float(schedule.noise_rate(start))), n, seed=7)
+            x_T_by_start[start] = qmc_normal(n, seed=7)
             exact_by_start[start] = (
                 FineODE(start).sample(model, x_T_by_start[start], REFERENCE_STEPS, schedule, progress=False).sample
             )
@@ -149,18 +162,18 @@ def main() -> None:
 
     def true_set(end: float) -> Tensor:
         if end not in truth:
-            target = MIX.noised(float(schedule.noise_rate(end)))
+            target = mixture.noised(float(schedule.noise_rate(end)))
             truth[end] = qmc_mixture(target, n, seed=1)
             floors.setdefault("QMC", distance(qmc_mixture(target, n, seed=2), truth[end]))
             iid = [target.sample(n, torch.Generator().manual_seed(s), torch.float64) for s in (1, 2)]
             floors.setdefault("iid", distance(*iid))
         return truth[end]
 
-    results: dict[tuple[str, str], dict[int, tuple[int, float, float]]] = {}
-    for name, make in SAMPLERS.items():
-        for spacing in SPACINGS:
+    results: Results = {}
+    for name, make in samplers.items():
+        for spacing in spacings:
             row = {}
-            for budget in BUDGETS:
+            for budget in budgets:
                 sampler = make(spacing)
                 steps = steps_within(sampler, schedule, budget)
                 times = sampler.timestep_grid(schedule, steps)
@@ -171,8 +184,49 @@ def main() -> None:
                 ode_error = float((out.sample - exact_by_start[start]).norm(dim=1).mean())
                 row[budget] = (model.calls, distance(out.sample, true_set(end)), ode_error)
             results[(name, spacing)] = row
+    return results, floors
 
-    print(f"schedule {args.schedule}, {n} samples; QMC floor {floors['QMC']:.4f}, iid floor {floors['iid']:.4f}")
+
+def measure_fitted(
+    mixture: GaussianMixture, schedule: NoiseSchedule, n: int, budgets: tuple[int, ...] = FITTED_BUDGETS
+) -> Results:
+    """Rows ``(sampler, "fitted")``: grids fitted by :func:`fit_timesteps` to 256 other draws of x_T, then measured."""
+    model = NoisyMixturePredictor(mixture)
+    fit_x = torch.randn(256, 2, generator=torch.Generator().manual_seed(11), dtype=torch.float64)
+    fit_reference = reference_solution(model, schedule, fit_x, 200)
+    x_T = qmc_normal(n, seed=7)
+    exact = reference_solution(model, schedule, x_T, REFERENCE_STEPS)
+    truth = qmc_mixture(mixture.noised(float(schedule.noise_rate(0.0))), n, seed=1)
+    results: Results = {}
+    for name in FITTED:
+        row = {}
+        for budget in budgets:
+            sampler = SAMPLERS[name]("log_snr")
+            fitted = fit_timesteps(model, schedule, sampler, budget, fit_x, fit_reference)
+            out = with_timesteps(sampler, fitted.timesteps).sample(model, x_T, budget, schedule, progress=False)
+            row[budget] = (budget, distance(out.sample, truth), float((out.sample - exact).norm(dim=1).mean()))
+        results[(name, "fitted")] = row
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mixture", default="three_modes", choices=sorted(MIXTURES))
+    parser.add_argument("--schedule", default="linear", help="a registered schedule name")
+    parser.add_argument("--samples", type=int, default=8000)
+    parser.add_argument("--plot", type=Path, default=Path(__file__).with_name("sampler_quality.png"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    schedule = registry.get("schedules", args.schedule)()
+    results, floors = measure(MIXTURES[args.mixture](), schedule, args.samples)
+    if schedule.rates64(torch.zeros(1, dtype=torch.float64))[1].item() == 0.0:  # fitted grids end at clean data
+        fitted = measure_fitted(MIXTURES[args.mixture](), schedule, args.samples)
+    else:
+        fitted = {}
+
+    print(f"mixture {args.mixture}, schedule {args.schedule}, {args.samples} samples; ", end="")
+    print(f"QMC floor {floors['QMC']:.4f}, iid floor {floors['iid']:.4f}")
     print("\n1. sliced W2 to the true distribution (NFE used in parentheses)")
     print(f"{'sampler':12s} {'spacing':9s} " + " ".join(f"{f'NFE {b}':>14s}" for b in BUDGETS))
     for (name, spacing), row in results.items():
@@ -183,19 +237,34 @@ def main() -> None:
         if name not in STOCHASTIC:
             print(f"{name:12s} {spacing:9s} " + " ".join(f"{e:9.4f}" for _, _, e in row.values()))
 
-    print("\ngoal: best at 10 NFE <= DDIM (linspace) at 50 NFE")
-    for label, index in (("sliced W2", 1), ("ODE error", 2)):
-        keys = [k for k in results if index == 1 or k[0] not in STOCHASTIC]
-        ddim = results[("ddim", "linspace")][50][index]
-        best = min(keys, key=lambda k: results[k][10][index])
-        value = results[best][10][index]
-        verdict = "met" if value <= ddim else "not met"
-        print(f"  {label}: DDIM@50 {ddim:.4f}; best@10 {best[0]} / {best[1]} {value:.4f} -> {verdict}")
+    if fitted:
+        print("\n3. grids fitted to 256 other draws (thermogen.samplers.tuning): sliced W2 / ODE error")
+        print(f"{'sampler':12s} " + " ".join(f"{f'NFE {b}':>15s}" for b in FITTED_BUDGETS))
+        for (name, _), row in fitted.items():
+            print(f"{name:12s} " + " ".join(f"{d:7.4f}/{e:7.4f}" for _, d, e in row.values()))
+        for few, many in ((10, 50), (6, 20)):
+            best_name = min(fitted, key=lambda k: fitted[k][few][1])
+            value, ddim = fitted[best_name][few][1], results[("ddim", "linspace")][many][1]
+            verdict = "met" if value <= ddim else "not met"
+            print(f"  fitted, sliced W2: DDIM@{many} {ddim:.4f}; best@{few} {best_name[0]} {value:.4f} -> {verdict}")
+    print("\ngoals: best at 10 NFE <= DDIM (linspace) at 50 NFE; best at 6 NFE < DDIM (linspace) at 20 NFE")
+    for few, many in ((10, 50), (6, 20)):
+        for label, index in (("sliced W2", 1), ("ODE error", 2)):
+            keys = [k for k in results if index == 1 or k[0] not in STOCHASTIC]
+            ddim = results[("ddim", "linspace")][many][index]
+            best = min(keys, key=lambda k: results[k][few][index])
+            value = results[best][few][index]
+            verdict = "met" if value <= ddim else "not met"
+            print(f"  {label}: DDIM@{many} {ddim:.4f}; best@{few} {best[0]} / {best[1]} {value:.4f} -> {verdict}")
+    print("\nbest spacing of each sampler at 10 NFE (sliced W2):")
+    for name in SAMPLERS:
+        spacing = min(SPACINGS, key=lambda sp: results[(name, sp)][10][1])
+        print(f"  {name:12s} {spacing:9s} {results[(name, spacing)][10][1]:.4f}")
     print(f"({time.perf_counter() - started:.0f} s)")
-    plot(results, args.plot, args.schedule)
+    plot(results, args.plot, f"{args.mixture}, {args.schedule}")
 
 
-def plot(results: dict[tuple[str, str], dict[int, tuple[int, float, float]]], path: Path, schedule: str) -> None:
+def plot(results: Results, path: Path, title: str) -> None:
     try:
         import matplotlib
 
@@ -219,7 +288,7 @@ def plot(results: dict[tuple[str, str], dict[int, tuple[int, float, float]]], pa
         ax.set_xlabel("model evaluations")
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
-    fig.suptitle(f"Samplers on a 2-D Gaussian mixture ({schedule} schedule, best spacing each)")
+    fig.suptitle(f"Samplers on a 2-D Gaussian mixture ({title}; best spacing each)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")

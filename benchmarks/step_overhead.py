@@ -24,12 +24,14 @@ from collections.abc import Callable
 
 import torch
 
+from thermogen.samplers.adams import DEISSampler, IPNDMSampler
 from thermogen.samplers.ddim import DDIMSampler
 from thermogen.samplers.ddpm import DDPMSampler
 from thermogen.samplers.diffusion_base import DiffusionSampler
 from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.heun import HeunSampler
+from thermogen.samplers.unipc import UniPCSampler
 from thermogen.schedules import LinearSchedule
 
 SHAPES = [(1, 2), (64, 1, 32, 32), (64, 3, 64, 64)]
@@ -42,6 +44,9 @@ SAMPLERS: dict[str, Callable[[], DiffusionSampler]] = {
     "euler": EulerSampler,
     "euler eta=1": lambda: EulerSampler(eta=1.0),
     "heun (predictor step)": HeunSampler,
+    "unipc": UniPCSampler,
+    "ipndm": IPNDMSampler,
+    "deis": DEISSampler,
 }
 
 

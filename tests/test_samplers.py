@@ -9,6 +9,7 @@ the diffusers config mapping.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -22,9 +23,10 @@ from statistical_rules import pooled_spread_error, spread_tolerance
 import thermogen
 from thermogen import registry
 from thermogen.errors import ConfigError
-from thermogen.samplers import STOP, DiffusionSampler, StepInfo
+from thermogen.samplers import STOP, DEISSampler, DiffusionSampler, IPNDMSampler, StepInfo, UniPCSampler
 from thermogen.samplers.ddim import DDIMSampler
 from thermogen.samplers.ddpm import DDPMSampler
+from thermogen.samplers.diffusion_base import MIN_RATE
 from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.from_diffusers import load_diffusers_scheduler, sampler_from_diffusers_config
@@ -61,6 +63,9 @@ SAMPLERS: dict[str, tuple[Callable[[], DiffusionSampler], int]] = {
     "euler": (EulerSampler, 50),
     "euler_ancestral": (lambda: EulerSampler(eta=1.0), 100),
     "heun": (HeunSampler, 20),
+    "unipc": (UniPCSampler, 20),
+    "ipndm": (IPNDMSampler, 20),
+    "deis": (DEISSampler, 20),
 }
 STOCHASTIC = ("ddim_eta1", "ddpm", "euler_ancestral")
 
@@ -214,7 +219,17 @@ def ode_solution() -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize(
     ("factory", "order"),
-    [(DDIMSampler, 1.0), (EulerSampler, 1.0), (HeunSampler, 2.0), (DPMSolverPP2M, 2.0), (DPMSolverPP3M, 3.0)],
+    [
+        (DDIMSampler, 1.0),
+        (EulerSampler, 1.0),
+        (HeunSampler, 2.0),
+        (DPMSolverPP2M, 2.0),
+        (DPMSolverPP3M, 3.0),
+        (functools.partial(UniPCSampler, lower_order_final=False), 4.0),  # UniP-3 + UniC: one order up
+        (functools.partial(UniPCSampler, solver_order=2, lower_order_final=False), 3.0),
+        (functools.partial(IPNDMSampler, solver_order=3), 3.0),  # order 4 measures 3.6 at 64/128 steps
+        (DEISSampler, 3.0),
+    ],
 )
 def test_ode_samplers_converge_at_their_order(
     factory: Callable[..., DiffusionSampler], order: float, ode_solution: tuple[torch.Tensor, torch.Tensor]
@@ -306,7 +321,9 @@ def test_model_sees_noise_rate_of_each_visited_time(sampler_name: str) -> None:
     expected = []
     for t, t_prev in itertools.pairwise(out.times):
         expected.append(schedule.noise_rate(t))
-        if isinstance(sampler, HeunSampler) and schedule.noise_rate(t_prev) > 0:  # Heun's second evaluation
+        # Heun's second evaluation: not on the step to sigma = 0, nor from t = 1 of improved_cosine, where
+        # the signal rate 4.9e-5 is below MIN_RATE (its default uniform grid starts there)
+        if isinstance(sampler, HeunSampler) and schedule.noise_rate(t_prev) > 0 and schedule.signal_rate(t) >= MIN_RATE:
             expected.append(schedule.noise_rate(t_prev))
     assert len(model.levels) == len(expected)
     for level, rate in zip(model.levels, expected):
@@ -467,8 +484,13 @@ def test_karras_and_log_snr_grids_follow_their_formulas() -> None:
     karras = timestep_grid(schedule, 10, "karras")
     sigmas = sigma(karras[:-1]) ** (1 / 7.0)  # evenly spaced in sigma^(1/rho), rho = 7 (EDM eq. 5) ...
     torch.testing.assert_close(sigmas.diff(), sigmas.diff().mean().expand(9), rtol=1e-9, atol=0)
-    torch.testing.assert_close(sigma(karras[0]), torch.tensor(80.0, dtype=torch.float64))  # ... from 80
+    assert karras[0] == 1.0 and float(sigma(1.0)) < math.exp(5.1)  # ... from t = 1 (sigma 157 < e^5.1) ...
     torch.testing.assert_close(karras[-2], torch.tensor(1e-3, dtype=torch.float64))  # ... to the first step
+    cosine = registry.get("schedules", "improved_cosine")()  # sigma(1) = 2e4: from the log-SNR floor lambda = -5.1
+    for spacing in ("karras", "log_snr"):
+        start = timestep_grid(cosine, 10, spacing)[0]
+        half_log_snr = 0.5 * cosine.log_snr(start)
+        torch.testing.assert_close(half_log_snr, torch.tensor(-5.1, dtype=torch.float64), rtol=0, atol=1e-9)
     offset = OffsetCosineSchedule()  # sigma(0) > 0: n + 1 points evenly in log-SNR, from t = 1 to t = 0
     log_snr = offset.log_snr(timestep_grid(offset, 10, "log_snr"))
     torch.testing.assert_close(log_snr.diff(), log_snr.diff().mean().expand(10), rtol=1e-9, atol=0)

@@ -28,6 +28,7 @@ grid time only for ``leading`` spacing and for ``trailing`` when n divides T
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -62,22 +63,24 @@ class DDIMSampler(DiffusionSampler):
         sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" (t = 0) or "first_step" (t = 1/T, diffusers' ``set_alpha_to_one=False``).
         steps_offset: added to ``leading`` integer timesteps (diffusers' ``steps_offset``).
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     def __init__(
         self,
         eta: float = 0.0,
-        spacing: Spacing = "linspace",
+        spacing: Spacing = "leading",
         prediction_type: PredictionType = "epsilon",
         clip_sample: float | None = None,
         dynamic_threshold: float | None = None,
         sample_max_value: float | None = None,
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
+        timesteps: Sequence[float] | None = None,
     ) -> None:
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not (math.isfinite(eta) and eta >= 0):
             raise ConfigError(f"eta={eta!r}; expected a finite number >= 0")
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         self.eta = float(eta)
         self.clip_sample = clip_sample

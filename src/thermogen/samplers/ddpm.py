@@ -17,6 +17,7 @@ the step to s_{t'} = 0 (clean data), where DDPM sets z = 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -48,6 +49,7 @@ class DDPMSampler(DiffusionSampler):
         sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" or "first_step" (t = 1/T), see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     def __init__(
@@ -60,8 +62,9 @@ class DDPMSampler(DiffusionSampler):
         sample_max_value: float | None = None,
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
+        timesteps: Sequence[float] | None = None,
     ) -> None:
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if variance_type not in ("fixed_small", "fixed_large"):
             raise ConfigError(f"variance_type={variance_type!r}; expected 'fixed_small' or 'fixed_large'")

@@ -20,16 +20,23 @@ one sync per step (``float(t)``).
 
 Ends of a schedule: where ``signal_rate = 0`` (zero terminal SNR) an
 epsilon prediction says nothing about x_0, and where ``noise_rate = 0``
-(alpha_bar(0) = 1) a sample prediction says nothing about epsilon; the
-conversions divide by the rates floored at :data:`MIN_RATE` = 2^-12 (diffusers
-floors alpha_bar at 2^-24 for the same reason), so no NaN or inf appears.
+(alpha_bar(0) = 1) a sample prediction says nothing about epsilon; there the
+conversions divide by :data:`MIN_RATE` = 2^-12 (diffusers floors alpha_bar at
+2^-24 for the same reason), so no NaN or inf appears. A rate that is small but
+not zero is divided by exactly, as diffusers does (``improved_cosine`` has a
+signal rate of 4.9e-5 at t = 1), down to :func:`rate_floor` of the sample's
+dtype: below it the rounding error of ``x_t - s eps`` (about eps_dtype |x_t|),
+divided by the rate, would exceed |x_t| / 128 (the book's ``cosine`` has a
+signal rate of 6e-17 at t = 1).
 """
 
 from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import torch
@@ -45,6 +52,19 @@ PREDICTION_TYPES = ("epsilon", "sample", "v")
 
 MIN_RATE = 2.0**-12
 """Floor of the signal and noise rates where a conversion divides by them (2^-12 = sqrt(2^-24))."""
+
+
+def rate_floor(dtype: torch.dtype) -> float:
+    """The smallest rate a conversion divides by in ``dtype``: ``min(2^-12, 2^7 eps_dtype)``.
+
+    2^-45 in float64, 2^-16 in float32, 2^-12 (:data:`MIN_RATE`) in float16 and bfloat16.
+    """
+    return min(MIN_RATE, 128.0 * torch.finfo(dtype).eps)
+
+
+def safe_rate(rate: float, dtype: torch.dtype) -> float:
+    """``rate`` as a divisor: :data:`MIN_RATE` where it is 0, at least :func:`rate_floor` otherwise."""
+    return max(rate, rate_floor(dtype)) if rate > 0.0 else MIN_RATE
 
 
 def _on_host(t: Tensor | float) -> bool:
@@ -99,17 +119,26 @@ class DiffusionSampler(Sampler):
     spacing: Spacing = "uniform"
     final_time: FinalTime = "zero"
     steps_offset: int = 0
+    timesteps: tuple[float, ...] | None = None
     schedule: NoiseSchedule | None = None
     _host_rates: dict[float, tuple[float, float]] | None = None
     host_times: tuple[float, ...] = ()
     """The grid of the last :meth:`set_timesteps` as Python floats (for host-side decisions such as the last step)."""
+    grid_index: Mapping[float, int] = MappingProxyType({})
+    """Position of each time of ``host_times`` in the grid (a step ending at ``t_prev`` is step ``index - 1``)."""
 
     def set_grid_options(
-        self, spacing: Spacing, final_time: FinalTime, steps_offset: int, prediction_type: PredictionType
+        self,
+        spacing: Spacing,
+        final_time: FinalTime,
+        steps_offset: int,
+        prediction_type: PredictionType,
+        timesteps: Sequence[float] | None = None,
     ) -> None:
         """Validate and store the options every diffusion sampler shares (call from ``__init__``)."""
-        check_spacing(spacing, final_time, steps_offset)
+        check_spacing(spacing, final_time, steps_offset, timesteps)
         check_prediction_type(prediction_type)
+        self.timesteps = tuple(float(t) for t in timesteps) if timesteps is not None else None
         self.spacing = spacing
         self.final_time = final_time
         self.steps_offset = steps_offset
@@ -121,7 +150,7 @@ class DiffusionSampler(Sampler):
         Uses the sampler's ``spacing``, ``final_time`` and ``steps_offset`` (see
         :mod:`thermogen.samplers.spacing`); override for a special grid.
         """
-        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset)
+        return timestep_grid(schedule, num_steps, self.spacing, self.final_time, self.steps_offset, self.timesteps)
 
     @abstractmethod
     def step(
@@ -172,7 +201,12 @@ class DiffusionSampler(Sampler):
         signal, noise = schedule.rates64(times)
         self.host_times = tuple(times.tolist())
         self._host_rates = {t: (a, s) for t, a, s in zip(self.host_times, signal.tolist(), noise.tolist())}
+        self.grid_index = {t: i for i, t in enumerate(self.host_times)}
+        self.prepare_grid()
         return times.to(device=device)
+
+    def prepare_grid(self) -> None:
+        """Hook run by :meth:`set_timesteps` once the grid is known: precompute per-step coefficients here."""
 
     def bound_schedule(self) -> NoiseSchedule:
         if self.schedule is None:
@@ -207,8 +241,8 @@ class DiffusionSampler(Sampler):
         With ``x_t = a x_0 + s eps`` (a = signal rate, s = noise rate):
         epsilon-prediction gives x_0 = (x_t - s eps) / a; sample-prediction
         gives eps = (x_t - a x_0) / s; v-prediction (v = a eps - s x_0) gives
-        x_0 = a x_t - s v and eps = s x_t + a v. The divisors are floored at
-        :data:`MIN_RATE`. ``t`` is one time (host tensor or float) or one per
+        x_0 = a x_t - s v and eps = s x_t + a v. The divisors go through
+        :func:`safe_rate`. ``t`` is one time (host tensor or float) or one per
         sample, shape (B,).
         """
         if self.prediction_type not in PREDICTION_TYPES:
@@ -216,15 +250,18 @@ class DiffusionSampler(Sampler):
         if _on_host(t):
             a, s = self.host_rates(t)
             if self.prediction_type == "epsilon":
-                return torch.add(sample, model_output, alpha=-s).div_(max(a, MIN_RATE)), model_output
+                return torch.add(sample, model_output, alpha=-s).div_(safe_rate(a, sample.dtype)), model_output
             if self.prediction_type == "sample":
-                return model_output, torch.add(sample, model_output, alpha=-a).div_(max(s, MIN_RATE))
+                return model_output, torch.add(sample, model_output, alpha=-a).div_(safe_rate(s, sample.dtype))
             return torch.mul(sample, a).add_(model_output, alpha=-s), torch.mul(sample, s).add_(model_output, alpha=a)
         signal, noise = self.bound_schedule().rates(t, like=sample)
+        floor = rate_floor(sample.dtype)
         if self.prediction_type == "epsilon":
-            return (sample - noise * model_output) / signal.clamp(min=MIN_RATE), model_output
+            divisor = torch.where(signal > 0, signal.clamp(min=floor), MIN_RATE)
+            return (sample - noise * model_output) / divisor, model_output
         if self.prediction_type == "sample":
-            return model_output, (sample - signal * model_output) / noise.clamp(min=MIN_RATE)
+            divisor = torch.where(noise > 0, noise.clamp(min=floor), MIN_RATE)
+            return model_output, (sample - signal * model_output) / divisor
         return signal * sample - noise * model_output, noise * sample + signal * model_output
 
     @staticmethod

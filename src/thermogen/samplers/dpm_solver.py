@@ -41,6 +41,7 @@ grid has no such step: its last visited timestep is about T/n).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -79,6 +80,7 @@ class DPMSolverPP2M(DiffusionSampler):
         sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     solver_order = 2
@@ -93,8 +95,9 @@ class DPMSolverPP2M(DiffusionSampler):
         sample_max_value: float | None = None,
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
+        timesteps: Sequence[float] | None = None,
     ) -> None:
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if not isinstance(lower_order_final, bool):
             raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")

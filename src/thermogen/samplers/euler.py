@@ -19,6 +19,7 @@ avoids ``x / a`` and stays finite at zero terminal SNR (sigma = inf).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -51,6 +52,7 @@ class EulerSampler(DiffusionSampler):
         prediction_type: "epsilon", "sample" (x_0) or "v".
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     def __init__(
@@ -60,10 +62,11 @@ class EulerSampler(DiffusionSampler):
         prediction_type: PredictionType = "epsilon",
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
+        timesteps: Sequence[float] | None = None,
     ) -> None:
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
             raise ConfigError(f"eta={eta!r}; expected a number in [0, 1]")
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
         self.eta = float(eta)
 
     def step(

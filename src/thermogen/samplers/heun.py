@@ -19,6 +19,8 @@ x / a is not representable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -39,20 +41,23 @@ class HeunSampler(DiffusionSampler):
     :meth:`sample` runs) adds the second evaluation and :meth:`correct`.
 
     Args:
-        spacing: the time grid; ``karras`` (rho = 7) is EDM's.
+        spacing: the time grid; the default measured best at 10 evaluations on the benchmark mixtures
+            (``karras``, rho = 7, is EDM's).
         prediction_type: "epsilon", "sample" (x_0) or "v".
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
 
     def __init__(
         self,
-        spacing: Spacing = "karras",
+        spacing: Spacing = "uniform",
         prediction_type: PredictionType = "epsilon",
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
+        timesteps: Sequence[float] | None = None,
     ) -> None:
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type)
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
 
     @property
     def model_evaluations_per_step(self) -> int:

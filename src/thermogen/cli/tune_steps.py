@@ -1,0 +1,75 @@
+"""``thermogen tune-steps``: fit a diffusion pipeline's time grid for a budget of model evaluations.
+
+Draws ``--batch`` initial noises, solves each finely (:func:`thermogen.samplers.tuning.reference_solution`),
+fits the ``--nfe`` visited times of the sampler to those solutions
+(:func:`thermogen.samplers.tuning.fit_timesteps`) and, with ``--out``, saves a
+copy of the pipeline whose sampler has ``spacing="custom"`` and the fitted
+``timesteps``: sample it with ``num_inference_steps=NFE`` (``--steps NFE``).
+No training data is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "tune-steps",
+        help="fit the sampler's time grid of a diffusion pipeline for N model evaluations",
+        description="Chooses the N times the sampler visits by minimising the distance of a batch of "
+        "trajectories' results to fine-grid solutions from the same noise; saves them as a custom spacing.",
+    )
+    parser.add_argument("pipeline", help="pipeline folder, bundled name or Hub repo id")
+    parser.add_argument("--nfe", type=int, required=True, help="model evaluations (= sampler steps)")
+    parser.add_argument("--sampler", default=None, help="swap in another registered sampler (its defaults)")
+    parser.add_argument("--out", default=None, help="folder for the pipeline with the fitted grid")
+    parser.add_argument("--batch", type=int, default=256, help="trajectories the fit measures")
+    parser.add_argument("--reference-steps", type=int, default=100, help="steps of the fine reference solver")
+    parser.add_argument("--sweeps", type=int, default=8, help="coordinate-descent passes over the times")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.set_defaults(run=run_tune_steps)
+
+
+def run_tune_steps(args: argparse.Namespace) -> int:
+    import torch
+
+    from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.diffusion import DiffusionPipeline
+    from thermogen.samplers.tuning import fit_timesteps, reference_solution, with_timesteps
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in ("nfe", "batch", "reference_steps", "sweeps"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}; expected a positive integer")
+    overrides = {"sampler": args.sampler} if args.sampler else {}
+    pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
+    if not isinstance(pipeline, DiffusionPipeline):
+        raise ValueError(f"{args.pipeline} is a {type(pipeline).__name__}; expected a diffusion pipeline")
+    pipeline.model.eval()
+    start = time.perf_counter()
+    x_T = pipeline.make_noise(args.batch, torch.Generator(device=args.device).manual_seed(args.seed))
+    reference = reference_solution(pipeline.model, pipeline.schedule, x_T, args.reference_steps)
+    fitted = fit_timesteps(
+        pipeline.model, pipeline.schedule, pipeline.sampler, args.nfe, x_T, reference, args.sweeps, progress=print
+    )
+    seconds = time.perf_counter() - start
+    sampler = with_timesteps(pipeline.sampler, fitted.timesteps)
+    print(
+        f"{type(sampler).__name__}, {args.nfe} evaluations: distance to the reference "
+        f"{fitted.initial_distance:.4f} (best fixed spacing, {fitted.initial_spacing}) -> "
+        f"{fitted.distance:.4f} (fitted), "
+        f"{fitted.sampling_runs} sampling runs of {args.batch} in {seconds:.0f} s"
+    )
+    print("timesteps:", json.dumps([round(t, 6) for t in fitted.timesteps]))
+    if args.out:
+        pipeline.sampler = sampler
+        pipeline.save_pretrained(args.out)
+        print(f"wrote {args.out} (sample with {args.nfe} steps)")
+    return 0

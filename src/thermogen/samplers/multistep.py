@@ -1,0 +1,64 @@
+"""Rules shared by the multistep samplers (DPM-Solver++, UniPC, iPNDM, DEIS).
+
+A multistep sampler of order k extrapolates from the model outputs of the last
+k steps. Three things lower the order of a step, all decided on the host:
+
+* warm-up: the first steps have fewer than k outputs to use;
+* the step to sigma = 0 (t = 0 of a schedule with alpha_bar(0) = 1) is always
+  first order: its result is the latest x_0 estimate itself (the limit of every
+  such solver; a log-SNR gap there is infinite);
+* ``lower_order_final``: with fewer than ``below`` steps in the loop, the last
+  steps count down: the last step is 1st order, the one before at most 2nd,
+  and so on (DPM-Solver's code calls this "a key to stabilizing the sampling
+  ... with very few steps (especially for steps <= 10)"; diffusers applies it
+  below 15 steps for DPM-Solver and DEIS, and at any number of steps for UniPC).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+LOWER_ORDER_FINAL_BELOW = 15
+"""With ``lower_order_final``, grids of fewer steps than this lower the order of the last steps (as diffusers)."""
+
+
+def step_order(
+    max_order: int,
+    available: int,
+    steps_left: int,
+    num_steps: int,
+    lower_order_final: bool,
+    below: float = LOWER_ORDER_FINAL_BELOW,
+) -> int:
+    """The order of one step.
+
+    Args:
+        max_order: the solver's order.
+        available: how many model outputs the step can use (the new one included).
+        steps_left: steps from this one to the end of the loop, this one included (1 on the last).
+        num_steps: steps in the loop.
+        lower_order_final: whether the last steps count down to 1st order.
+        below: ``lower_order_final`` applies to loops of fewer steps than this.
+    """
+    order = min(max_order, available)
+    if lower_order_final and num_steps < below:
+        order = min(order, steps_left)
+    return max(order, 1)
+
+
+def grid_position(grid_index: Mapping[float, int], num_points: int, t_prev: float) -> tuple[int, int]:
+    """``(step index, steps left)`` of the step that ends at ``t_prev`` on a grid of ``num_points`` times.
+
+    Steps left counts this step (1 on the last). ``grid_index`` maps each time of
+    the grid of :meth:`DiffusionSampler.set_timesteps` to its position; a time not
+    on it (a custom loop) gives ``(-1, num_points)``: far from the end.
+    """
+    index = grid_index.get(t_prev, 0)
+    if index == 0:
+        return -1, num_points
+    return index - 1, num_points - index
+
+
+def is_finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)

@@ -1,0 +1,261 @@
+"""UniPC: unified predictor-corrector (Zhao, Bai, Rao, Zhou & Lu 2023, arXiv:2302.04867), data prediction.
+
+With ``lambda = log(a / s)`` (half the log-SNR), the x_0 estimates m_0 (the
+latest, at lambda_0), m_1, m_2, ... (earlier, at lambda_1, lambda_2, ...) and
+``h = lambda' - lambda_0`` for a step to lambda', the predictor UniP-k
+(Algorithm 2 of the paper, eq. 8 in data-prediction form) is
+
+    x'  = (s'/s) x - a' (e^{-h} - 1) m_0 - a' B(h) sum_{i=1}^{k-1} rho_i D_i,
+    D_i = (m_i - m_0) / r_i,    r_i = (lambda_i - lambda_0) / h,
+
+with ``B(h) = -h`` (``bh1``) or ``e^{-h} - 1`` (``bh2``), and the weights rho
+solving ``R rho = b`` (eq. 10): ``R[p][i] = r_i^p`` and
+``b_p = (p + 1)! phi_{p+2}(-h) (-h)^{p+1} / B(h)`` (the phi-function recursion
+``phi_{p+1}(z) = (phi_p(z) - 1/p!) / z``); for k = 2 the paper's choice rho = 1/2.
+
+The corrector UniC-k (eq. 9) redoes the step just taken, from the same start x
+at lambda_0 to lambda, with the model output m at the new point, which the
+next step needs anyway (no extra evaluation):
+
+    x_c = (s/s_0) x - a (e^{-h} - 1) m_0 - a B(h) (sum_{i=1}^{k-1} rho_i D_i + rho_k (m - m_0)),
+
+where ``r_k = 1`` joins the linear system (for k = 1, rho_1 = 1/2). It raises
+the order of accuracy by one. The next predictor starts from x_c. No corrector
+follows the last step (there is no model output there).
+
+This is diffusers' ``UniPCMultistepScheduler`` with ``predict_x0=True``,
+``solver_type`` = ``variant``, ``lower_order_final`` (diffusers lowers the order
+of the last steps at any number of steps) and ``disable_corrector`` (the
+indices of steps whose result is not corrected). One difference: the step to
+sigma = 0 is first order here (the result is m_0); diffusers' ``bh1`` returns
+NaN there (B(h) = -h is infinite).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+from thermogen.errors import ConfigError
+from thermogen.samplers.diffusion_base import DiffusionSampler, DiffusionStepOutput, PredictionType
+from thermogen.samplers.dpm_solver import half_log_snr
+from thermogen.samplers.multistep import grid_position, is_finite, step_order
+from thermogen.samplers.spacing import FinalTime, Spacing
+from thermogen.samplers.thresholding import check_x0_options, process_x0
+
+Variant = Literal["bh1", "bh2"]
+
+
+def unipc_weights(h: float, ratios: list[float], variant: str, corrector: bool) -> tuple[float, float, list[float]]:
+    """``(e^{-h} - 1, B(h), rho)`` for a step of log-SNR length ``h`` > 0 (host floats).
+
+    ``ratios`` are r_1 .. r_{k-1} of the earlier outputs; the corrector adds r_k = 1.
+    """
+    hh = -h
+    h_phi_1 = math.expm1(hh)
+    b_h = hh if variant == "bh1" else h_phi_1
+    rks = [*ratios, 1.0] if corrector else list(ratios)
+    if not rks:
+        return h_phi_1, b_h, []
+    if len(rks) == 1 and not corrector:
+        return h_phi_1, b_h, [0.5]  # k = 2: the paper's rho_1 = 1/2
+    b = []
+    h_phi_k, factorial = h_phi_1 / hh - 1.0, 1.0
+    for p in range(len(rks)):
+        b.append(h_phi_k * factorial / b_h)
+        factorial *= p + 2
+        h_phi_k = h_phi_k / hh - 1.0 / factorial
+    if len(rks) == 1:
+        return h_phi_1, b_h, [0.5]  # UniC-1
+    return h_phi_1, b_h, solve_vandermonde(rks, b)
+
+
+def solve_vandermonde(nodes: list[float], b: list[float]) -> list[float]:
+    """rho with ``sum_i rho_i nodes_i^p = b_p`` for p = 0 .. len - 1 (eq. 10's ``R rho = b``), on the host.
+
+    Sizes 2 and 3 (UniPC's orders); Cramer's rule in Python floats, no array library per step.
+    """
+    if len(nodes) == 2:
+        r1, r2 = nodes
+        det = r2 - r1
+        return [(b[0] * r2 - b[1]) / det, (b[1] - b[0] * r1) / det]
+    rows = [[1.0] * len(nodes), list(nodes), [r * r for r in nodes]]
+    if len(nodes) != 3:
+        raise ValueError(f"{len(nodes)} nodes; UniPC solves systems of 2 or 3")
+
+    def det3(m: list[list[float]]) -> float:
+        return (
+            m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+        )
+
+    det = det3(rows)
+    return [det3([[*row[:j], b[p], *row[j + 1 :]] for p, row in enumerate(rows)]) / det for j in range(3)]
+
+
+def unipc_coefficients(
+    s_ratio: float, a_next: float, h: float, ratios: list[float], variant: str, corrector: bool
+) -> tuple[float, list[float], float]:
+    """UniP (eq. 8) or UniC (eq. 9) expanded into ``c_x x + sum_i c_i m_i + c_new m_new`` (host floats).
+
+    From x at lambda_0 over ``h``, with ``s_ratio = s'/s_0``, ``a_next = a'`` and
+    ``ratios`` r_1 .. r_{k-1} of the earlier estimates m_1 ..; ``c_m`` holds the
+    weights of m_0, m_1, .. (latest first). ``c_new`` (of the x_0 estimate at the
+    step's end) is 0 for the predictor. With ``D_i = (m_i - m_0) / r_i`` the
+    weight of m_i is ``-a' B(h) rho_i / r_i`` and m_0 takes ``-a'(e^{-h} - 1)``
+    minus all the others.
+    """
+    h_phi_1, b_h, rho = unipc_weights(h, ratios, variant, corrector)
+    c_earlier = [-a_next * b_h * weight / ratio for weight, ratio in zip(rho, ratios)]
+    c_new = -a_next * b_h * rho[-1] if corrector else 0.0
+    c_m0 = -a_next * h_phi_1 - sum(c_earlier) - c_new
+    return s_ratio, [c_m0, *c_earlier], c_new
+
+
+def combine(x: Tensor, c_x: float, terms: list[Tensor], weights: list[float]) -> Tensor:
+    """``c_x x + sum_i weights_i terms_i`` (a new tensor)."""
+    out = torch.mul(x, c_x)
+    for weight, term in zip(weights, terms):
+        out.add_(term, alpha=weight)
+    return out
+
+
+class _Plan(NamedTuple):
+    """Host coefficients of one step: the predictor and, if the result is to be corrected, the corrector."""
+
+    kind: Literal["predict", "x0", "stay"]  # UniP; the step to sigma' = 0 (result m_0); a zero-length step
+    c_x: float
+    c_m: list[float]
+    correct: tuple[float, list[float], float] | None
+
+
+class UniPCSampler(DiffusionSampler):
+    """UniPC (Zhao et al. 2023): multistep predictor UniP-k with the corrector UniC, data prediction.
+
+    Args:
+        solver_order: k in 1..3.
+        variant: ``"bh1"`` (B(h) = -h, the paper's choice for unconditional sampling at few steps)
+            or ``"bh2"`` (B(h) = e^{-h} - 1).
+        spacing: the time grid, see :mod:`thermogen.samplers.spacing`.
+        prediction_type: "epsilon", "sample" (x_0) or "v".
+        lower_order_final: lower the order of the last steps (the last step is 1st order).
+        disable_corrector: indices of steps whose result is not corrected (diffusers' option).
+        clip_sample: clamp each x0^ to [-clip_sample, clip_sample] (None: off).
+        dynamic_threshold: Imagen's dynamic thresholding quantile for each x0^ (None: off).
+        sample_max_value: cap of the dynamic threshold (None: uncapped).
+        final_time: "zero" or "first_step".
+        steps_offset: added to ``leading`` integer timesteps.
+        timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+    """
+
+    def __init__(
+        self,
+        solver_order: int = 3,
+        variant: Variant = "bh2",
+        spacing: Spacing = "log_snr",
+        prediction_type: PredictionType = "epsilon",
+        lower_order_final: bool = True,
+        disable_corrector: tuple[int, ...] = (),
+        clip_sample: float | None = None,
+        dynamic_threshold: float | None = None,
+        sample_max_value: float | None = None,
+        final_time: FinalTime = "zero",
+        steps_offset: int = 0,
+        timesteps: Sequence[float] | None = None,
+    ) -> None:
+        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
+        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        if isinstance(solver_order, bool) or solver_order not in (1, 2, 3):
+            raise ConfigError(f"solver_order={solver_order!r}; expected 1, 2 or 3")
+        if variant not in ("bh1", "bh2"):
+            raise ConfigError(f"variant={variant!r}; expected 'bh1' or 'bh2'")
+        if not isinstance(lower_order_final, bool):
+            raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in disable_corrector):
+            raise ConfigError(f"disable_corrector={disable_corrector!r}; expected step indices (integers >= 0)")
+        self.solver_order = solver_order
+        self.variant = variant
+        self.lower_order_final = lower_order_final
+        self.disable_corrector = tuple(disable_corrector)
+        self.clip_sample = clip_sample
+        self.dynamic_threshold = dynamic_threshold
+        self.sample_max_value = sample_max_value
+        self._plans: dict[tuple[int, int], _Plan] = {}  # (step index, outputs in the history) -> plan
+        self.reset()
+
+    def reset(self) -> None:
+        self.history: list[tuple[float, Tensor]] = []  # (lambda, x0^), oldest first
+        self.pending: tuple[Tensor, list[Tensor], tuple[float, list[float], float]] | None = None
+        # (x before the last step, the x0^ it used (latest first), the corrector's coefficients)
+
+    def prepare_grid(self) -> None:
+        """Precompute the plan of every step of the grid for a loop run from its first time."""
+        self._plans = {}
+        lams = [half_log_snr(*self.host_rates(t)) for t in self.host_times]
+        for index in range(len(self.host_times) - 1):
+            available = min(index + 1, self.solver_order)
+            history_lams = lams[index - available + 1 : index + 1][::-1]
+            t, t_prev = self.host_times[index], self.host_times[index + 1]
+            self._plans[(index, available)] = self._plan(t, t_prev, history_lams)
+
+    def _plan(self, t: float, t_prev: float, history_lams: list[float]) -> _Plan:
+        """The step from ``t`` to ``t_prev`` with x0^ at ``history_lams`` (latest first, lambda(t) the first)."""
+        s = self.host_rates(t)[1]
+        a_prev, s_prev = self.host_rates(t_prev)
+        step_index, left = grid_position(self.grid_index, len(self.host_times), t_prev)
+        lam, lam_prev = history_lams[0], half_log_snr(a_prev, s_prev)
+        num_steps = len(self.host_times) - 1
+        order = step_order(self.solver_order, len(history_lams), left, num_steps, self.lower_order_final, math.inf)
+        if s_prev == 0.0 or not is_finite(*history_lams[:order]):
+            order = 1  # the step to sigma' = 0, or across a zero-SNR start
+        if lam_prev == lam:  # zero-length step (final_time="first_step" after linspace/leading)
+            return _Plan("stay", 1.0, [], None)
+        if s_prev == 0.0:
+            return _Plan("x0", 0.0, [1.0], None)
+        h = lam_prev - lam
+        ratios = [(lam_i - lam) / h for lam_i in history_lams[1:order]]
+        c_x, c_m, _ = unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, corrector=False)
+        correct = None
+        if left > 1 and step_index not in self.disable_corrector and is_finite(lam, lam_prev):
+            correct = unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, corrector=True)
+        return _Plan("predict", c_x, c_m, correct)
+
+    def step(
+        self,
+        model_output: Tensor,
+        t: Tensor | float,
+        t_prev: Tensor | float,
+        sample: Tensor,
+        generator: torch.Generator | None = None,
+    ) -> DiffusionStepOutput:
+        """Correct ``sample`` (the last prediction) with the new output, then predict at ``t_prev`` (host times).
+
+        The coefficients come from the plan made by :meth:`set_timesteps`, so a
+        step is tensor algebra only; a step off the grid or after a loop that did
+        not start at its first time plans on the spot.
+        """
+        a, s = self.host_rates(t)
+        x0, _ = self.predict_x0_and_eps(model_output, t, sample)
+        m_new = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        if self.pending is not None:
+            last_sample, terms, (c_x, c_m, c_new) = self.pending
+            sample = combine(last_sample, c_x, terms, c_m).add_(m_new, alpha=c_new)
+        self.history = [*self.history, (half_log_snr(a, s), m_new)][-self.solver_order :]
+        step_index, _ = grid_position(self.grid_index, len(self.host_times), float(t_prev))
+        plan = self._plans.get((step_index, len(self.history))) if step_index >= 0 else None
+        if plan is None or self.host_times[step_index] != float(t):
+            plan = self._plan(float(t), float(t_prev), [lam_i for lam_i, _ in self.history[::-1]])
+        terms = [m for _, m in self.history[::-1]][: len(plan.c_m)]
+        if plan.kind == "stay":
+            prev_sample = sample
+        elif plan.kind == "x0":
+            prev_sample = m_new
+        else:
+            prev_sample = combine(sample, plan.c_x, terms, plan.c_m)
+        self.pending = (sample, terms, plan.correct) if plan.correct is not None else None
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m_new)
