@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 IMG = DOCS / "img"
 SWEEP_STEPS = (1, 2, 3, 5, 10, 20, 50, 100)
-SAMPLER_EVALS = (5, 10, 20)
-SAMPLERS = ("ddim", "dpmpp_2m", "dpmpp_3m", "euler", "heun")
+SAMPLER_EVALS = (6, 10, 20)
+SAMPLERS = ("ddim", "dpmpp_2m", "dpmpp_3m", "unipc", "ipndm", "deis", "euler", "heun")
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)
 METRIC_KEYS = ("fd", "kid_mean", "confident_fraction", "class_entropy")
 EBM_HEADING = "## Energy-based model on MNIST"
@@ -153,6 +153,11 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
             m, s = timed_metrics(swapped, args.n, steps, 2, args.data_dir)
             results["ddim"]["samplers"][f"{name}@{evals}"] = {**m, "seconds": s, "steps": steps}
             print(f"{name} {evals} evaluations: {m}")
+    for label, spec in args.row:
+        other, _, steps_text = spec.rpartition(":")
+        m, s = timed_metrics(DiffusionPipeline.from_pretrained(other), args.n, int(steps_text), 2, args.data_dir)
+        results["ddim"]["samplers"][label] = {**m, "seconds": s, "steps": int(steps_text), "pipeline": other}
+        print(f"{label}: {m}")
 
     card = results["ddim"]
     met = {
@@ -308,6 +313,14 @@ def main() -> None:
         help="reuse the EBM section and figures of the current docs/results.md (the EBM model is unchanged)",
     )
     parser.add_argument("--ablation", default=None, help="a markdown table of examples/diffusion_ablation.py")
+    parser.add_argument(
+        "--row",
+        type=_labelled,
+        action="append",
+        default=[],
+        metavar="LABEL=PIPELINE:STEPS",
+        help="an extra row of the samplers table (e.g. a pipeline with a fitted grid from thermogen tune-steps)",
+    )
     parser.add_argument(
         "--compare",
         type=_labelled,
