@@ -15,6 +15,8 @@ import json
 import time
 from typing import Any
 
+from thermogen.cli.arguments import add_device, add_no_progress, positive_int
+
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -24,14 +26,15 @@ def register(commands: Any) -> None:
         "trajectories' results to fine-grid solutions from the same noise; saves them as a custom spacing.",
     )
     parser.add_argument("pipeline", help="pipeline folder, bundled name or Hub repo id")
-    parser.add_argument("--nfe", type=int, required=True, help="model evaluations (= sampler steps)")
+    parser.add_argument("--nfe", type=positive_int, required=True, help="model evaluations (= sampler steps)")
     parser.add_argument("--sampler", default=None, help="swap in another registered sampler (its defaults)")
     parser.add_argument("--out", default=None, help="folder for the pipeline with the fitted grid")
-    parser.add_argument("--batch", type=int, default=256, help="trajectories the fit measures")
-    parser.add_argument("--reference-steps", type=int, default=100, help="steps of the fine reference solver")
-    parser.add_argument("--sweeps", type=int, default=8, help="coordinate-descent passes over the times")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=positive_int, default=256, help="trajectories the fit measures")
+    parser.add_argument("--reference-steps", type=positive_int, default=100, help="steps of the fine reference solver")
+    parser.add_argument("--sweeps", type=positive_int, default=8, help="coordinate-descent passes over the times")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial noises")
+    add_device(parser)
+    add_no_progress(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.set_defaults(run=run_tune_steps)
 
@@ -45,9 +48,6 @@ def run_tune_steps(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    for name in ("nfe", "batch", "reference_steps", "sweeps"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} {getattr(args, name)}; expected a positive integer")
     overrides = {"sampler": args.sampler} if args.sampler else {}
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     if not isinstance(pipeline, DiffusionPipeline):
@@ -57,7 +57,14 @@ def run_tune_steps(args: argparse.Namespace) -> int:
     x_T = pipeline.make_noise(args.batch, torch.Generator(device=args.device).manual_seed(args.seed))
     reference = reference_solution(pipeline.model, pipeline.schedule, x_T, args.reference_steps)
     fitted = fit_timesteps(
-        pipeline.model, pipeline.schedule, pipeline.sampler, args.nfe, x_T, reference, args.sweeps, progress=print
+        pipeline.model,
+        pipeline.schedule,
+        pipeline.sampler,
+        args.nfe,
+        x_T,
+        reference,
+        args.sweeps,
+        progress=None if args.no_progress else print,
     )
     seconds = time.perf_counter() - start
     sampler = with_timesteps(pipeline.sampler, fitted.timesteps)
