@@ -12,7 +12,6 @@ import math
 
 import pytest
 import torch
-from mixture_checks import mixture_mismatches
 from torch import nn
 
 from thermogen import registry
@@ -25,6 +24,7 @@ from thermogen.samplers.hmc import HMCSampler
 from thermogen.samplers.langevin import SGLDSampler
 from thermogen.samplers.mala import MALASampler
 from thermogen.testing import GaussianMixture, GaussianMixtureEnergy, sliced_wasserstein
+from thermogen.testing.conformance.mixture import mixture_mismatches
 
 BOOK_SNAPSHOTS = [0, 1, 3, 5, 10, 30, 50, 100, 300, 999]
 

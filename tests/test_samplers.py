@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from mixture_checks import mixture_mismatches
 
 import thermogen
 from thermogen import registry
@@ -37,6 +36,7 @@ from thermogen.testing import (
     mmd_rbf,
     sliced_wasserstein,
 )
+from thermogen.testing.conformance.mixture import mixture_mismatches
 
 # Three well separated modes (>= 8.8 std apart), unequal weights, mean exactly 0: an
 # epsilon prediction cannot see x_0 at zero SNR, where E[x_0 | x_1] = the mean = 0.

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from mixture_checks import mixture_mismatches
 
 from thermogen.testing import GaussianMixture
+from thermogen.testing.conformance.mixture import mixture_mismatches
 
 # tests/test_samplers.py: three separated modes, N = 5,000, allowances for discretisation error
 DIFFUSION_MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])

@@ -28,6 +28,7 @@ grid time only for ``leading`` spacing and for ``trailing`` when n divides T
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -63,6 +64,9 @@ class DDIMSampler(DiffusionSampler):
         final_time: "zero" (t = 0) or "first_step" (t = 1/T, diffusers' ``set_alpha_to_one=False``).
         steps_offset: added to ``leading`` integer timesteps (diffusers' ``steps_offset``).
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 1.0, "steps": 50}
+    """What the conformance kit holds this sampler to (eta = 0: the first-order ODE solver)."""
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ the step to s_{t'} = 0 (clean data), where DDPM sets z = 0.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -49,6 +49,9 @@ class DDPMSampler(DiffusionSampler):
         final_time: "zero" or "first_step" (t = 1/T), see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"steps": 100}  # stochastic: no ODE order
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,

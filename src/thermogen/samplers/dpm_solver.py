@@ -41,6 +41,7 @@ grid has no such step: its last visited timestep is about T/n).
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -82,6 +83,9 @@ class DPMSolverPP2M(DiffusionSampler):
     """
 
     solver_order = 2
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 2.0, "steps": 20}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,
@@ -175,3 +179,4 @@ class DPMSolverPP3M(DPMSolverPP2M):
     """
 
     solver_order = 3
+    conformance: ClassVar[dict[str, Any]] = {"order": 3.0, "steps": 20}

@@ -19,6 +19,7 @@ avoids ``x / a`` and stays finite at zero terminal SNR (sigma = inf).
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -52,6 +53,9 @@ class EulerSampler(DiffusionSampler):
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 1.0, "steps": 50}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,

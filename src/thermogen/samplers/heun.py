@@ -19,6 +19,8 @@ x / a is not representable.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 from torch import Tensor
 
@@ -44,6 +46,9 @@ class HeunSampler(DiffusionSampler):
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 2.0, "steps": 20}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,
