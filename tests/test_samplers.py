@@ -33,16 +33,15 @@ from thermogen.testing import (
     GaussianMixture,
     GaussianMixtureEnergy,
     NoisyMixturePredictor,
+    conformance,
     mmd_rbf,
     sliced_wasserstein,
 )
-from thermogen.testing.conformance.mixture import mixture_mismatches
 
 # Three well separated modes (>= 8.8 std apart), unequal weights, mean exactly 0: an
 # epsilon prediction cannot see x_0 at zero SNR, where E[x_0 | x_1] = the mean = 0.
 MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])
 N = 2000
-MIXTURE_N = 5000  # the mixture test's sample size: enough power to tell weights (0.45, 0.33, 0.22) from the truth
 
 SCHEDULES: dict[str, Callable[[], thermogen.NoiseSchedule]] = {
     "offset_cosine": OffsetCosineSchedule,
@@ -71,10 +70,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def swd(x: torch.Tensor, y: torch.Tensor) -> float:
-    return sliced_wasserstein(x, y, num_projections=128, generator=torch.Generator().manual_seed(1))
 
 
 def fractions(mixture: GaussianMixture, x: torch.Tensor) -> torch.Tensor:
@@ -164,50 +159,20 @@ def test_distances_against_closed_forms() -> None:
 @pytest.mark.parametrize("schedule_name", sorted(SCHEDULES))
 @pytest.mark.parametrize("sampler_name", sorted(SAMPLERS))
 def test_sampler_reproduces_the_mixture(sampler_name: str, schedule_name: str) -> None:
+    """The kit's rule (thermogen.testing.conformance.diffusion_samplers): label shares, per-component means and stds
+    against exact draws (rejects stds x1.5, means shrunk 10 %, weights (0.45, 0.33, 0.22) and a moment-matched single
+    Gaussian at this N: tests/test_statistical_power.py), and the sliced W2 distance within the noise floor."""
     factory, steps = SAMPLERS[sampler_name]
-    out, target = run(factory(), SCHEDULES[schedule_name](), steps, n=MIXTURE_N)
-    # component shares, means and stds (rejects stds x1.5, means shrunk 10 %, weights (0.45, 0.33, 0.22) and a
-    # moment-matched single Gaussian at this N: tests/test_statistical_power.py); the allowances cover the largest
-    # discretisation error of a correct sampler at these step counts (0.17 stds in a mean, 10 % in a std)
-    problems = mixture_mismatches(out.sample, target, mean_bias=0.2, std_bias=0.12)
-    assert not problems, problems
-    generator = torch.Generator().manual_seed(10)
-    references = [target.sample(MIXTURE_N, generator, dtype=torch.float64) for _ in range(4)]
-    # noise floor: the distance between independent true sample sets of the same size
-    floor = sum(swd(references[0], r) for r in references[1:]) / 3
-    distance = swd(out.sample, references[0])
-    assert distance <= 2.5 * floor + 0.02, f"sliced W2 {distance:.4f} vs noise floor {floor:.4f}"
-    torch.testing.assert_close(fractions(target, out.sample), target.weights, atol=0.05, rtol=0)
-
-
-@pytest.fixture(scope="module")
-def ode_solution() -> tuple[torch.Tensor, torch.Tensor]:
-    """x_T (128, 2) and its probability-flow ODE solution on offset_cosine (3M, 1024 steps: error ~1e-7)."""
-    x_T = torch.randn(128, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    exact = DPMSolverPP3M(spacing="log_snr").sample(
-        NoisyMixturePredictor(MIX), x_T, 1024, OffsetCosineSchedule(), progress=False
-    )
-    return x_T, exact.sample
+    conformance.diffusion_samplers.check_reproduces_mixture(factory(), SCHEDULES[schedule_name](), steps)
 
 
 @pytest.mark.parametrize(
     ("factory", "order"),
     [(DDIMSampler, 1.0), (EulerSampler, 1.0), (HeunSampler, 2.0), (DPMSolverPP2M, 2.0), (DPMSolverPP3M, 3.0)],
 )
-def test_ode_samplers_converge_at_their_order(
-    factory: Callable[..., DiffusionSampler], order: float, ode_solution: tuple[torch.Tensor, torch.Tensor]
-) -> None:
-    """The error at 64 steps is 2^order times the error at 128 steps (log-SNR grid, offset cosine)."""
-    schedule = OffsetCosineSchedule()
-    model = NoisyMixturePredictor(MIX)
-    x_T, exact = ode_solution
-    sampler = factory(spacing="log_snr")
-    errors = [
-        float((sampler.sample(model, x_T, n, schedule, progress=False).sample - exact).pow(2).mean().sqrt())
-        for n in (64, 128)
-    ]
-    measured = math.log2(errors[0] / errors[1])
-    assert abs(measured - order) < 0.3, f"errors {errors}, measured order {measured:.2f}"
+def test_ode_samplers_converge_at_their_order(factory: Callable[..., DiffusionSampler], order: float) -> None:
+    """The error at 64 steps is 2^order times the error at 128 steps (log-SNR grid, offset cosine): the kit's check."""
+    conformance.diffusion_samplers.check_convergence_order(factory(), order)
 
 
 def test_zero_terminal_snr_with_v_prediction_reproduces_the_mixture() -> None:
