@@ -12,7 +12,6 @@ import math
 
 import pytest
 import torch
-from mixture_checks import mixture_mismatches
 from statistical_rules import fraction_mismatch, uniform_counts_mismatch
 from torch import nn
 
@@ -25,7 +24,7 @@ from thermogen.samplers import STOP
 from thermogen.samplers.hmc import HMCSampler
 from thermogen.samplers.langevin import SGLDSampler
 from thermogen.samplers.mala import MALASampler
-from thermogen.testing import GaussianMixture, GaussianMixtureEnergy, sliced_wasserstein
+from thermogen.testing import GaussianMixture, GaussianMixtureEnergy, conformance
 
 BOOK_SNAPSHOTS = [0, 1, 3, 5, 10, 30, 50, 100, 300, 999]
 
@@ -428,28 +427,7 @@ def test_metropolis_corrects_the_step_size_bias_of_unadjusted_langevin() -> None
 
 
 # ----------------------------------------------------------------------------------------
-# Ground truth: a 2-D Gaussian mixture, every chain started in one mode
-
-
-MIXTURE = GaussianMixture([[-1.3, 0.0], [1.3, 0.0], [0.0, 1.6]], [0.7, 0.7, 0.7], [0.5, 0.3, 0.2])
-
-
-@pytest.fixture(scope="module")
-def mixture_truth() -> dict:
-    g = torch.Generator().manual_seed(0)
-    n = 4000  # power to reject weights (0.45, 0.33, 0.22) and means shrunk 10 %: tests/test_statistical_power.py
-    floor = [
-        sliced_wasserstein(
-            MIXTURE.sample(n, g, torch.float64),
-            MIXTURE.sample(n, g, torch.float64),
-            generator=torch.Generator().manual_seed(i),
-        )
-        for i in range(4)
-    ]
-    reference = MIXTURE.sample(n, g, torch.float64)
-    big = MIXTURE.sample(20000, g, torch.float64)
-    fractions = torch.bincount(MIXTURE.component_of(big), minlength=3).double() / big.shape[0]
-    return {"floor": sum(floor) / len(floor), "reference": reference, "fractions": fractions, "n": n}
+# Ground truth: a 2-D Gaussian mixture, every chain started in one mode (the conformance kit's check)
 
 
 @pytest.mark.parametrize(
@@ -461,19 +439,10 @@ def mixture_truth() -> dict:
     ],
     ids=["textbook-langevin", "mala", "hmc"],
 )
-def test_samplers_recover_a_2d_gaussian_mixture(sampler: Sampler, steps: int, mixture_truth: dict) -> None:
-    model = GaussianMixtureEnergy(MIXTURE).double()
-    n = mixture_truth["n"]
-    x0 = torch.tensor([[1.3, 0.0]], dtype=torch.float64).repeat(n, 1)  # all chains in the 0.3-weight mode
-    out = sampler.sample(model, x0, steps=steps, generator=torch.Generator().manual_seed(1))
-    distance = sliced_wasserstein(out.sample, mixture_truth["reference"], generator=torch.Generator().manual_seed(9))
-    assert distance < 2.5 * mixture_truth["floor"], (distance, mixture_truth["floor"])
-    fractions = torch.bincount(MIXTURE.component_of(out.sample), minlength=3).double() / n
-    torch.testing.assert_close(fractions, mixture_truth["fractions"], rtol=0, atol=0.06)
-    problems = mixture_mismatches(out.sample, MIXTURE, mean_bias=0.02, std_bias=0.02)  # shares, means, stds
-    assert not problems, problems
-    if out.acceptance_rate is not None:
-        assert 0.5 < out.acceptance_rate < 0.999
+def test_samplers_recover_a_2d_gaussian_mixture(sampler: Sampler, steps: int) -> None:
+    """4,000 chains: label shares, per-mode means and stds within 0.02 beyond sampling error (power to reject
+    weights (0.45, 0.33, 0.22) and means shrunk 10 %: tests/test_statistical_power.py); acceptance in (0.5, 0.999)."""
+    conformance.energy_samplers.check_recovers_mixture(sampler, steps, bias=0.02)
 
 
 # ----------------------------------------------------------------------------------------

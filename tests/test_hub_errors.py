@@ -6,11 +6,11 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
-from hubserver import HubError, _Handler
 
 from thermogen.errors import PretrainedNotFoundError
 from thermogen.hub import resolve_directory
 from thermogen.schedules.cosine import OffsetCosineSchedule
+from thermogen.testing.hub_server import HubError, _Handler
 
 
 def answer_every_request(monkeypatch: pytest.MonkeyPatch, route) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from mixture_checks import mixture_mismatches
 from statistical_rules import pooled_spread_error, spread_tolerance
 
 import thermogen
@@ -37,6 +36,7 @@ from thermogen.testing import (
     GaussianMixture,
     GaussianMixtureEnergy,
     NoisyMixturePredictor,
+    conformance,
     mmd_rbf,
     sliced_wasserstein,
 )
@@ -45,7 +45,6 @@ from thermogen.testing import (
 # epsilon prediction cannot see x_0 at zero SNR, where E[x_0 | x_1] = the mean = 0.
 MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])
 N = 2000
-MIXTURE_N = 5000  # the mixture test's sample size: enough power to tell weights (0.45, 0.33, 0.22) from the truth
 
 SCHEDULES: dict[str, Callable[[], thermogen.NoiseSchedule]] = {
     "offset_cosine": OffsetCosineSchedule,
@@ -77,10 +76,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def swd(x: torch.Tensor, y: torch.Tensor) -> float:
-    return sliced_wasserstein(x, y, num_projections=128, generator=torch.Generator().manual_seed(1))
 
 
 def fractions(mixture: GaussianMixture, x: torch.Tensor) -> torch.Tensor:
@@ -170,20 +165,11 @@ def test_distances_against_closed_forms() -> None:
 @pytest.mark.parametrize("schedule_name", sorted(SCHEDULES))
 @pytest.mark.parametrize("sampler_name", sorted(SAMPLERS))
 def test_sampler_reproduces_the_mixture(sampler_name: str, schedule_name: str) -> None:
+    """The kit's rule (thermogen.testing.conformance.diffusion_samplers): label shares, per-component means and stds
+    against exact draws (rejects stds x1.5, means shrunk 10 %, weights (0.45, 0.33, 0.22) and a moment-matched single
+    Gaussian at this N: tests/test_statistical_power.py), and the sliced W2 distance within the noise floor."""
     factory, steps = SAMPLERS[sampler_name]
-    out, target = run(factory(), SCHEDULES[schedule_name](), steps, n=MIXTURE_N)
-    # component shares, means and stds (rejects stds x1.5, means shrunk 10 %, weights (0.45, 0.33, 0.22) and a
-    # moment-matched single Gaussian at this N: tests/test_statistical_power.py); the allowances cover the largest
-    # discretisation error of a correct sampler at these step counts (0.17 stds in a mean, 10 % in a std)
-    problems = mixture_mismatches(out.sample, target, mean_bias=0.2, std_bias=0.12)
-    assert not problems, problems
-    generator = torch.Generator().manual_seed(10)
-    references = [target.sample(MIXTURE_N, generator, dtype=torch.float64) for _ in range(4)]
-    # noise floor: the distance between independent true sample sets of the same size
-    floor = sum(swd(references[0], r) for r in references[1:]) / 3
-    distance = swd(out.sample, references[0])
-    assert distance <= 2.5 * floor + 0.02, f"sliced W2 {distance:.4f} vs noise floor {floor:.4f}"
-    torch.testing.assert_close(fractions(target, out.sample), target.weights, atol=0.05, rtol=0)
+    conformance.diffusion_samplers.check_reproduces_mixture(factory(), SCHEDULES[schedule_name](), steps)
 
 
 SPREAD_N, SPREAD_BIAS = 10_000, 0.01  # offset_cosine, 100 steps: a correct sampler's pooled std is off by < 0.5 %
@@ -207,16 +193,6 @@ def test_stochastic_samplers_add_the_right_amount_of_noise_in_law(sampler_name: 
     assert abs(error) <= spread_tolerance(SPREAD_N, 2, SPREAD_BIAS), f"pooled std off by {100 * error:.2f} %"
 
 
-@pytest.fixture(scope="module")
-def ode_solution() -> tuple[torch.Tensor, torch.Tensor]:
-    """x_T (128, 2) and its probability-flow ODE solution on offset_cosine (3M, 1024 steps: error ~1e-7)."""
-    x_T = torch.randn(128, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    exact = DPMSolverPP3M(spacing="log_snr").sample(
-        NoisyMixturePredictor(MIX), x_T, 1024, OffsetCosineSchedule(), progress=False
-    )
-    return x_T, exact.sample
-
-
 @pytest.mark.parametrize(
     ("factory", "order"),
     [
@@ -231,20 +207,9 @@ def ode_solution() -> tuple[torch.Tensor, torch.Tensor]:
         (DEISSampler, 3.0),
     ],
 )
-def test_ode_samplers_converge_at_their_order(
-    factory: Callable[..., DiffusionSampler], order: float, ode_solution: tuple[torch.Tensor, torch.Tensor]
-) -> None:
-    """The error at 64 steps is 2^order times the error at 128 steps (log-SNR grid, offset cosine)."""
-    schedule = OffsetCosineSchedule()
-    model = NoisyMixturePredictor(MIX)
-    x_T, exact = ode_solution
-    sampler = factory(spacing="log_snr")
-    errors = [
-        float((sampler.sample(model, x_T, n, schedule, progress=False).sample - exact).pow(2).mean().sqrt())
-        for n in (64, 128)
-    ]
-    measured = math.log2(errors[0] / errors[1])
-    assert abs(measured - order) < 0.3, f"errors {errors}, measured order {measured:.2f}"
+def test_ode_samplers_converge_at_their_order(factory: Callable[..., DiffusionSampler], order: float) -> None:
+    """The error at 64 steps is 2^order times the error at 128 steps (log-SNR grid, offset cosine): the kit's check."""
+    conformance.diffusion_samplers.check_convergence_order(factory(), order)
 
 
 def test_zero_terminal_snr_with_v_prediction_reproduces_the_mixture() -> None:

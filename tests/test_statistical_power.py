@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from mixture_checks import mixture_mismatches
 from statistical_rules import (
     fraction_mismatch,
     pooled_spread_error,
@@ -23,6 +22,7 @@ from statistical_rules import (
 from thermogen.buffers import ReplayBuffer
 from thermogen.pipelines.diffusion import interpolate_noise
 from thermogen.testing import GaussianMixture
+from thermogen.testing.conformance.mixture import mixture_mismatches
 
 # tests/test_samplers.py: three separated modes, N = 5,000, allowances for discretisation error
 DIFFUSION_MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])

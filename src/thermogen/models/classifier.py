@@ -22,7 +22,7 @@ network, so a run is a pure function of its seed (see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +50,9 @@ class MNISTClassifier(nn.Module, Configurable):
     """
 
     registry_kind: ClassVar[str] = "models"
+
+    conformance: ClassVar[dict[str, Any]] = {"config": {"widths": [4, 8], "feature_dims": 8}}
+    """What the conformance kit checks (a small instance; thermogen.testing.conformance)."""
 
     def __init__(self, widths: Sequence[int] = (16, 32, 64), feature_dims: int = 128) -> None:
         super().__init__()

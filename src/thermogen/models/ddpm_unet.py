@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -114,6 +115,9 @@ class DDPMUNet(NoisePredictor):
         >>> net(torch.randn(2, 1, 28, 28), torch.tensor([0.1, 0.9])).shape
         torch.Size([2, 1, 28, 28])
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"config": {"image_size": 8, "widths": [8, 16], "block_depth": 1}}
+    """What the conformance kit checks (a small instance; thermogen.testing.conformance)."""
 
     def __init__(
         self,

@@ -33,7 +33,7 @@ is rewritten as an ordinary stride-1 conv followed by a pixel shuffle
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +66,9 @@ class EnergyCNN(EnergyModel):
     """
 
     _phase_index: Tensor
+
+    conformance: ClassVar[dict[str, Any]] = {"config": {"image_size": 16, "widths": [4, 8], "hidden": 8}}
+    """What the conformance kit checks (a small instance; thermogen.testing.conformance)."""
 
     def __init__(
         self,

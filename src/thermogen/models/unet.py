@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +86,11 @@ class UNet(NoisePredictor):
         embedding_max_frequency: highest embedding frequency.
         norm: "batch" (the book's BatchNorm) or "group" (GroupNorm, batch-independent).
     """
+
+    conformance: ClassVar[dict[str, Any]] = {
+        "config": {"in_channels": 1, "image_size": 8, "widths": [8, 16], "block_depth": 1, "embedding_dims": 8}
+    }
+    """What the conformance kit checks (a small instance; thermogen.testing.conformance)."""
 
     def __init__(
         self,

@@ -49,6 +49,16 @@ class DiffusionPipeline(Pipeline):
     }
     call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "num_inference_steps", "eta", "output_type")
 
+    conformance: ClassVar[dict[str, Any]] = {
+        "components": {
+            "model": {"_class_name": "unet", "in_channels": 1, "image_size": 8, "widths": [8, 16], "block_depth": 1},
+            "schedule": {"_class_name": "linear"},
+            "sampler": {"_class_name": "ddim"},
+        },
+        "call": {"num_inference_steps": 3},
+    }
+    """How the conformance kit builds a small instance and makes images (thermogen.testing.conformance)."""
+
     def __init__(
         self,
         model: NoisePredictor,

@@ -56,6 +56,15 @@ class EBMPipeline(Pipeline):
     }
     call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "steps", "init", "output_type")
 
+    conformance: ClassVar[dict[str, Any]] = {
+        "components": {
+            "energy_model": {"_class_name": "energy_cnn", "image_size": 16, "widths": [4, 8], "hidden": 8},
+            "sampler": {"_class_name": "sgld", "steps": 3},
+        },
+        "call": {"steps": 3},
+    }
+    """How the conformance kit builds a small instance and makes images (thermogen.testing.conformance)."""
+
     def __init__(
         self,
         energy_model: EnergyModel,

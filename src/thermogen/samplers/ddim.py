@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -65,6 +66,9 @@ class DDIMSampler(DiffusionSampler):
         steps_offset: added to ``leading`` integer timesteps (diffusers' ``steps_offset``).
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 1.0, "steps": 50}
+    """What the conformance kit holds this sampler to (eta = 0: the first-order ODE solver)."""
 
     def __init__(
         self,

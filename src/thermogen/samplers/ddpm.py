@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -51,6 +51,9 @@ class DDPMSampler(DiffusionSampler):
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"steps": 100}  # stochastic: no ODE order
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -84,6 +85,9 @@ class DPMSolverPP2M(DiffusionSampler):
     """
 
     solver_order = 2
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 2.0, "steps": 20}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,
@@ -178,3 +182,4 @@ class DPMSolverPP3M(DPMSolverPP2M):
     """
 
     solver_order = 3
+    conformance: ClassVar[dict[str, Any]] = {"order": 3.0, "steps": 20}

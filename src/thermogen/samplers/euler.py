@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -54,6 +55,9 @@ class EulerSampler(DiffusionSampler):
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 1.0, "steps": 50}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ x / a is not representable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -48,6 +49,9 @@ class HeunSampler(DiffusionSampler):
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"order": 2.0, "steps": 20}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,

@@ -15,6 +15,8 @@ value at the starting point is remembered from the previous transition.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 from torch import Tensor
 
@@ -33,6 +35,9 @@ class HMCSampler(EnergySampler):
         num_leapfrog_steps: L, leapfrog steps per transition (>= 1).
         temperature: T of the target exp(-E / T).
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"config": {"step_size": 0.3, "num_leapfrog_steps": 5}, "steps": 60}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self, steps: int = 100, step_size: float = 0.1, num_leapfrog_steps: int = 10, temperature: float = 1.0

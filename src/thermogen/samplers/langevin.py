@@ -33,7 +33,7 @@ calls it too.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -58,6 +58,9 @@ class SGLDSampler(EnergySampler):
         temperature: T of the textbook form's target exp(-E / T) (ignored by the book form).
         final_noise_scale: the noise multiplier reached at the last step (geometric decay from 1); 1 = no annealing.
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"config": {"form": "textbook", "step_size": 0.05}, "steps": 400}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -93,6 +94,9 @@ class MALASampler(EnergySampler):
         step_size: eta (> 0); aim for an acceptance rate around 0.57 (Roberts & Rosenthal 1998).
         temperature: T of the target exp(-E / T).
     """
+
+    conformance: ClassVar[dict[str, Any]] = {"config": {"step_size": 0.15}, "steps": 400}
+    """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(self, steps: int = 100, step_size: float = 0.01, temperature: float = 1.0) -> None:
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:

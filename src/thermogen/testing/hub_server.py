@@ -1,10 +1,13 @@
-"""A tiny in-memory Hugging Face Hub server for tests (stdlib only, loopback only).
+"""A tiny in-memory Hugging Face Hub server for tests (stdlib only, loopback only): part of the conformance kit.
+
+Plugin authors can use it in their own tests; :mod:`thermogen.testing.hub_client` points the
+``huggingface_hub`` client at it.
 
 It speaks just enough of the Hub HTTP protocol for the real ``huggingface_hub`` client
 (2.x) to run ``create_repo``, ``upload_folder`` / ``create_commit``, ``model_info``,
 ``list_repo_files``, ``snapshot_download`` and ``hf_hub_download`` against it.
 
-Design (see shared/reference/hub-protocol-notes.md for the protocol facts):
+Design:
 
 * Every file is a *regular* git file: preupload answers ``uploadMode: "regular"``, so the
   client sends contents base64-encoded inside the ndjson commit and never touches LFS or
@@ -128,7 +131,7 @@ class LocalHub:
     def __enter__(self) -> LocalHub:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # ---- helpers for tests -----------------------------------------------------------
@@ -239,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.hub._conns.discard(self.connection)
         super().finish()
 
-    def log_message(self, format: str, *args) -> None:  # silence stderr logging
+    def log_message(self, format: str, *args: object) -> None:  # silence stderr logging
         pass
 
     def _dispatch(self) -> None:
@@ -333,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
         return status, data, headers
 
     @staticmethod
-    def _json(status: int, obj) -> tuple[int, bytes, dict]:
+    def _json(status: int, obj: object) -> tuple[int, bytes, dict]:
         return status, json.dumps(obj).encode(), {"Content-Type": "application/json"}
 
     def _send(self, status: int, data: bytes, headers: dict) -> None:

@@ -1,0 +1,46 @@
+"""From what a user names (a registered name, a class, an instance) to an instance to check.
+
+A component class may state what the kit needs to know about it in one class attribute,
+``conformance``, a dict read only by the kit:
+
+* ``"config"``: constructor arguments for the instance the kit checks (default: none);
+* ``"order"``: the convergence order a deterministic diffusion sampler claims on the
+  probability-flow ODE (None or absent: no claim, the order check is skipped);
+* ``"steps"``: the step budget at which a sampler reaches the noise floor
+  (diffusion: default 100; energy: the chain length, default the sampler's ``steps``);
+* ``"components"``: for a pipeline, the config of each component (``{"model": {"_class_name": ...}}``);
+* ``"call"``: for a pipeline, extra keywords of the call that makes images (e.g. ``{"num_inference_steps": 2}``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from thermogen import registry
+
+
+def claims(component: Any) -> dict[str, Any]:
+    """The ``conformance`` dict of a component's class (empty when it states nothing)."""
+    cls = component if isinstance(component, type) else type(component)
+    return dict(getattr(cls, "conformance", None) or {})
+
+
+def resolve(component: Any, kind: str) -> Any:
+    """An instance of ``component``: a registered name of ``kind``, a class (built with its stated config),
+    or an instance (returned as it is)."""
+    if isinstance(component, str):
+        component = registry.get(kind, component)
+    if isinstance(component, type):
+        return component(**claims(component).get("config", {}))
+    return component
+
+
+def label(component: Any, kind: str) -> str:
+    """The registered name of a component (or its class name when it is not registered)."""
+    if isinstance(component, str):
+        return component
+    cls = component if isinstance(component, type) else type(component)
+    try:
+        return registry.name_of(kind, cls)
+    except LookupError:
+        return cls.__qualname__
