@@ -102,7 +102,7 @@ def test_a_pipeline_saved_with_a_fitted_grid_reloads_it(tmp_path: Path) -> None:
         ([0.2, 0.5], "strictly decreasing"),
         ([1.5, 0.5], r"in \(0, 1\]"),
         ([0.5, 0.0], r"in \(0, 1\]"),
-        ([0.5, float("nan")], r"in \(0, 1\]"),
+        ([0.5, float("nan")], r"'timesteps'\[1\] is nan; expected a finite number"),
         ([], "needs timesteps"),
         (None, "needs timesteps"),
     ],
