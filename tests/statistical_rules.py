@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 
 import torch
-from mixture_checks import CHI2_9999
 
 from thermogen.testing import GaussianMixture
+from thermogen.testing.conformance.mixture import CHI2_9999
 
 
 def fraction_mismatch(hits: int, total: int, p: float) -> str | None:
@@ -71,7 +71,7 @@ def pooled_spread_error(x: torch.Tensor, target: GaussianMixture, reference_size
     component's mean and per-coordinate std (from ``reference_size`` exact draws); the
     root mean square of all N * D standardised values, minus 1, is returned. Its standard
     error is 1 / sqrt(2 N D): 0.005 at N = 10,000, D = 2, a fifth of the per-component
-    std check of :func:`mixture_checks.mixture_mismatches` on the smallest component.
+    std check of :func:`thermogen.testing.conformance.mixture.mixture_mismatches` on the smallest component.
     """
     reference = target.sample(reference_size, torch.Generator().manual_seed(12345), dtype=torch.float64)
     ref_labels = target.component_of(reference)

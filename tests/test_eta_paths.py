@@ -22,7 +22,7 @@ from thermogen.samplers.ddim import DDIMSampler
 from thermogen.samplers.langevin import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
-WITHOUT_ETA = ("ddpm", "dpmpp_2m", "dpmpp_3m", "heun")
+WITHOUT_ETA = ("ddpm", "deis", "dpmpp_2m", "dpmpp_3m", "heun", "ipndm", "unipc")
 
 
 def tiny_pipeline(sampler: object = None) -> DiffusionPipeline:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from mixture_checks import mixture_mismatches
 
 import thermogen
 from thermogen import registry
 from thermogen.errors import PluginError
+from thermogen.testing.conformance.mixture import mixture_mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_SOURCE = ROOT / "examples" / "plugin_schedule"
