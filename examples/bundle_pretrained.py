@@ -20,6 +20,7 @@ from typing import Any
 
 from thermogen.model_card import model_card
 from thermogen.pipelines.base import Pipeline
+from thermogen.pipelines.diffusion import DiffusionPipeline, record_trained_noise_levels
 from thermogen.training.checkpoint import load_checkpoint_state
 from thermogen.training.log import read_log
 
@@ -70,6 +71,9 @@ def main() -> None:
     args = parser.parse_args()
 
     pipeline = Pipeline.from_pretrained(args.pipeline or args.run / "checkpoint" / "pipeline")
+    if isinstance(pipeline, DiffusionPipeline) and pipeline.model.trained_noise_levels is None:
+        # runs trained before the trainer recorded it: the levels its schedule covers over t in [0, 1]
+        record_trained_noise_levels(pipeline.model, pipeline.schedule)
     steps = int(load_checkpoint_state(args.run / "checkpoint")["step"])
     log = [entry for entry in read_log(args.run / "log.jsonl") if entry["step"] <= steps]
     hours = active_seconds(log) / 3600 if log else 0.0
