@@ -164,6 +164,9 @@ def test_model_card_follows_a_component_swap(tmp_path: Path) -> None:
     kept.sampler = DDIMSampler(eta=0.3)  # a change after loading also regenerates it
     kept.save_pretrained(tmp_path / "d")
     assert "hand-written notes" not in (tmp_path / "d" / "README.md").read_text()
+    kept.model_card = "a card written by code for the changed pipeline\n"  # set by code: always written
+    kept.save_pretrained(tmp_path / "e")
+    assert (tmp_path / "e" / "README.md").read_text() == "a card written by code for the changed pipeline\n"
 
 
 # ---------------------------------------------------------------------------

@@ -48,10 +48,19 @@ class Pipeline(Configurable):
     component_kinds: ClassVar[dict[str, str]] = {}
     call_keywords: ClassVar[tuple[str, ...]] = ()
     """Keywords of ``__call__``; passed to ``from_pretrained`` by mistake, they get a hint."""
-    model_card: str | None = None
-    """The model card (README.md). One read with the pipeline is written back only while the components
-    are the ones it describes; one set by code is always written."""
+    _model_card: str | None = None
     _card_components: dict[str, Any] | None = None
+
+    @property
+    def model_card(self) -> str | None:
+        """The model card (README.md). One read with the pipeline is written back only while the components
+        are the ones it describes; one set by code is always written."""
+        return self._model_card
+
+    @model_card.setter
+    def model_card(self, text: str | None) -> None:
+        self._model_card = text
+        self._card_components = None  # set by code: it describes the components as they are now
 
     def check_components(self, **components: Any) -> None:
         """Raise TypeError unless each component is an instance of the class the constructor's hint names.
