@@ -24,12 +24,12 @@ def test_bundled_names_are_listed() -> None:
 def test_ddim_mnist_loads_offline_and_is_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     pipe = Pipeline.from_pretrained("thermogen/ddim-mnist")
-    assert isinstance(pipe, DiffusionPipeline) and pipe.sample_shape() == (1, 32, 32)
+    assert isinstance(pipe, DiffusionPipeline) and pipe.sample_shape() == (1, 28, 28)
     pipe.progress = False
     a = pipe(batch_size=2, num_inference_steps=3, generator=torch.Generator().manual_seed(0), output_type="tensor")
     b = pipe(batch_size=2, num_inference_steps=3, generator=torch.Generator().manual_seed(0), output_type="tensor")
     assert torch.equal(a.images, b.images)
-    assert a.images.shape == (2, 1, 32, 32) and float(a.images.min()) >= 0.0 and float(a.images.max()) <= 1.0
+    assert a.images.shape == (2, 1, 28, 28) and float(a.images.min()) >= 0.0 and float(a.images.max()) <= 1.0
 
 
 def test_ebm_mnist_loads_and_is_deterministic() -> None:
@@ -79,8 +79,8 @@ def test_figure_commands_write_pngs(tmp_path: Path, capsys: pytest.CaptureFixtur
     }
     for name, command in commands.items():
         assert main([*command, "--out", str(tmp_path / name)]) == 0
-    with Image.open(tmp_path / "interp.png") as image:  # 3 frames per row, 2 rows, 32 px each, scaled x2
-        assert image.size == ((3 * 34 + 2) * 2, (2 * 34 + 2) * 2)
+    with Image.open(tmp_path / "interp.png") as image:  # 3 frames per row, 2 rows, 28 px each, scaled x2
+        assert image.size == ((3 * 30 + 2) * 2, (2 * 30 + 2) * 2)
     with Image.open(tmp_path / "strip.png") as image:
         assert image.size == ((3 * 34 + 2) * 2, (2 * 34 + 2) * 2)
     assert "rows: 1, 2 steps" in capsys.readouterr().out
