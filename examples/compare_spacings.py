@@ -12,7 +12,7 @@ import torch
 
 from thermogen import registry
 from thermogen.metrics import evaluate_images
-from thermogen.pipelines.base import Pipeline
+from thermogen.pipelines.diffusion import DiffusionPipeline
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    pipe = Pipeline.from_pretrained(args.pipeline)
+    pipe = DiffusionPipeline.from_pretrained(args.pipeline)
     print("| spacing | steps | FD | confident | class entropy |\n| --- | --- | --- | --- | --- |")
     for spacing in args.spacings.split(","):
         pipe.sampler = registry.get("samplers", args.sampler)(spacing=spacing)
