@@ -14,6 +14,7 @@ A component class may state what the kit needs to know about it in one class att
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from thermogen import registry
@@ -44,3 +45,20 @@ def label(component: Any, kind: str) -> str:
         return registry.name_of(kind, cls)
     except LookupError:
         return cls.__qualname__
+
+
+def rebuilt_from_config(component: Any, kind: str) -> tuple[dict[str, Any], Any]:
+    """``(config, from_config(json(config)))`` for ``config = component.to_config()``; fails the
+    ``config_round_trip`` check unless the rebuilt object is the same class with the same config."""
+    from thermogen.config import from_config
+    from thermogen.testing.conformance.report import require
+
+    config = json.loads(json.dumps(component.to_config()))
+    rebuilt = from_config(config, kind=kind)
+    require(
+        type(rebuilt) is type(component) and rebuilt.config == component.config,
+        "config_round_trip",
+        "from_config(to_config())",
+        f"{type(rebuilt).__name__} {rebuilt.config} vs {component.config}",
+    )
+    return config, rebuilt

@@ -8,7 +8,6 @@ A model class may state small constructor arguments as ``conformance = {"config"
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from thermogen.config import from_config
 from thermogen.interfaces import EnergyModel, NoisePredictor
-from thermogen.testing.conformance.components import resolve
+from thermogen.testing.conformance.components import rebuilt_from_config, resolve
 from thermogen.testing.conformance.report import CheckResult, passed, require
 
 
@@ -87,14 +85,7 @@ def check_sample_shape_contract(model: Any) -> CheckResult:
 def check_config_round_trip(model: Any) -> CheckResult:
     """``from_config(json(to_config()))`` is the same class with the same config and parameter shapes."""
     m = _model(model)
-    config = json.loads(json.dumps(m.to_config()))  # type: ignore[operator]
-    again = from_config(config, kind="models")
-    require(
-        type(again) is type(m) and again.config == m.config,
-        "config_round_trip",
-        "from_config(to_config())",
-        f"{type(again).__name__} {again.config} vs {m.config}",
-    )
+    config, again = rebuilt_from_config(m, "models")
     shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
     require(
         {k: tuple(v.shape) for k, v in again.state_dict().items()} == shapes,
