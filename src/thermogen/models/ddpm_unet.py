@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from thermogen.checks import check_allocation
 from thermogen.interfaces import NoisePredictor
+from thermogen.models.unet import check_unet_layout
 
 
 def noise_level_embedding(noise_level: Tensor, dims: int) -> Tensor:
@@ -129,20 +130,9 @@ class DDPMUNet(NoisePredictor):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        widths = [int(w) for w in widths]
-        if in_channels < 1:
-            raise ValueError(f"in_channels={in_channels}; expected a positive integer")
-        if len(widths) < 2 or any(w < 1 for w in widths):
-            raise ValueError(f"widths={widths}; expected at least two positive channel counts")
-        if block_depth < 1:
-            raise ValueError(f"block_depth={block_depth}; expected >= 1")
+        widths = check_unet_layout(in_channels, image_size, widths, block_depth)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout={dropout}; expected a value in [0, 1)")
-        factor = 2 ** (len(widths) - 1)
-        if image_size < factor or image_size % factor:
-            raise ValueError(
-                f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths"
-            )
         widest = max(widths)
         check_allocation("the widest convolution weight", (widest, 2 * widest, 3, 3))
         check_allocation("the noise-level embedding weight", (4 * widths[0], 4 * widths[0]))

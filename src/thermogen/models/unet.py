@@ -21,6 +21,7 @@ the book; it predicts the noise ``epsilon``.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -43,6 +44,27 @@ def sinusoidal_embedding(variance: Tensor, dims: int = 32, max_frequency: float 
     )
     angles = 2.0 * math.pi * frequencies * variance.float()[:, None]
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).to(variance.dtype)
+
+
+def check_unet_layout(in_channels: int, image_size: int, widths: Sequence[int], block_depth: int) -> list[int]:
+    """Validate the arguments every U-Net here shares; returns ``widths`` as a list of ints.
+
+    ``image_size`` must be a positive multiple of ``2 ** (len(widths) - 1)`` (one halving per level).
+    """
+    try:
+        widths = [operator.index(w) for w in widths]  # integers only (numpy integers included), no rounding
+    except TypeError:
+        raise ValueError(f"widths={list(widths)}; expected integer channel counts") from None
+    if in_channels < 1:
+        raise ValueError(f"in_channels={in_channels}; expected a positive integer")
+    if len(widths) < 2 or any(w < 1 for w in widths):
+        raise ValueError(f"widths={widths}; expected at least two positive channel counts")
+    if block_depth < 1:
+        raise ValueError(f"block_depth={block_depth}; expected >= 1")
+    factor = 2 ** (len(widths) - 1)
+    if image_size < factor or image_size % factor:
+        raise ValueError(f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths")
+    return widths
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
@@ -103,23 +125,12 @@ class UNet(NoisePredictor):
         norm: Literal["batch", "group"] = "batch",
     ) -> None:
         super().__init__()
-        widths = list(widths)
         make_norm(norm, 8)  # validates the name
-        if in_channels < 1:
-            raise ValueError(f"in_channels={in_channels}; expected a positive integer")
-        if len(widths) < 2 or any(w < 1 for w in widths):
-            raise ValueError(f"widths={widths}; expected at least two positive channel counts")
-        if block_depth < 1:
-            raise ValueError(f"block_depth={block_depth}; expected >= 1")
+        widths = check_unet_layout(in_channels, image_size, widths, block_depth)
         if embedding_dims < 2 or embedding_dims % 2:
             raise ValueError(f"embedding_dims={embedding_dims}; expected a positive even number")
         widest = max(widths)
         check_allocation("the widest convolution weight", (widest, 2 * widest + embedding_dims, 3, 3))
-        factor = 2 ** (len(widths) - 1)
-        if image_size < factor or image_size % factor:
-            raise ValueError(
-                f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths"
-            )
         self.in_channels = in_channels
         self.image_size = image_size
         self.embedding_dims = embedding_dims
