@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,12 @@ def mnist_dir() -> Path:
     if not (directory / "train-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST files not found in {directory}")
     return directory
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for a module of tiny tensors: more threads only add overhead and stall when busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -69,13 +69,7 @@ SAMPLERS: dict[str, tuple[Callable[[], DiffusionSampler], int]] = {
 STOCHASTIC = ("ddim_eta1", "ddpm", "euler_ancestral")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The tensors here are tiny: intra-op threads only add overhead (and stall on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fractions(mixture: GaussianMixture, x: torch.Tensor) -> torch.Tensor:

@@ -22,12 +22,7 @@ from thermogen.testing import MIXTURES, NoisyMixturePredictor
 FIXED = ("leading", "trailing", "linspace", "uniform", "log_snr", "karras")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def noise(n: int, seed: int) -> torch.Tensor:
