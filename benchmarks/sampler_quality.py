@@ -43,15 +43,15 @@ from torch import Tensor
 
 from thermogen import registry
 from thermogen.interfaces import NoiseSchedule
-from thermogen.samplers.adams import DEISSampler, IPNDMSampler
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.ddpm import DDPMSampler
-from thermogen.samplers.diffusion_base import DiffusionSampler
-from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
-from thermogen.samplers.euler import EulerSampler
-from thermogen.samplers.heun import HeunSampler
-from thermogen.samplers.tuning import fit_timesteps, reference_solution, with_timesteps
-from thermogen.samplers.unipc import UniPCSampler
+from thermogen.samplers.diffusion.adams import DEISSampler, IPNDMSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddpm import DDPMSampler
+from thermogen.samplers.diffusion.base import DiffusionSampler
+from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
+from thermogen.samplers.diffusion.euler import EulerSampler
+from thermogen.samplers.diffusion.heun import HeunSampler
+from thermogen.samplers.diffusion.tuning import fit_timesteps, reference_solution, with_timesteps
+from thermogen.samplers.diffusion.unipc import UniPCSampler
 from thermogen.testing import MIXTURES, GaussianMixture, NoisyMixturePredictor, sliced_wasserstein
 
 BUDGETS = (5, 6, 10, 20, 50)
@@ -238,7 +238,7 @@ def main() -> None:
             print(f"{name:12s} {spacing:9s} " + " ".join(f"{e:9.4f}" for _, _, e in row.values()))
 
     if fitted:
-        print("\n3. grids fitted to 256 other draws (thermogen.samplers.tuning): sliced W2 / ODE error")
+        print("\n3. grids fitted to 256 other draws (thermogen.samplers.diffusion.tuning): sliced W2 / ODE error")
         print(f"{'sampler':12s} " + " ".join(f"{f'NFE {b}':>15s}" for b in FITTED_BUDGETS))
         for (name, _), row in fitted.items():
             print(f"{name:12s} " + " ".join(f"{d:7.4f}/{e:7.4f}" for _, d, e in row.values()))

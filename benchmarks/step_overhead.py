@@ -24,14 +24,14 @@ from collections.abc import Callable
 
 import torch
 
-from thermogen.samplers.adams import DEISSampler, IPNDMSampler
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.ddpm import DDPMSampler
-from thermogen.samplers.diffusion_base import DiffusionSampler
-from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
-from thermogen.samplers.euler import EulerSampler
-from thermogen.samplers.heun import HeunSampler
-from thermogen.samplers.unipc import UniPCSampler
+from thermogen.samplers.diffusion.adams import DEISSampler, IPNDMSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddpm import DDPMSampler
+from thermogen.samplers.diffusion.base import DiffusionSampler
+from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
+from thermogen.samplers.diffusion.euler import EulerSampler
+from thermogen.samplers.diffusion.heun import HeunSampler
+from thermogen.samplers.diffusion.unipc import UniPCSampler
 from thermogen.schedules import LinearSchedule
 
 SHAPES = [(1, 2), (64, 1, 32, 32), (64, 3, 64, 64)]

@@ -15,10 +15,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.ddpm import DDPMSampler
-from thermogen.samplers.dpm_solver import DPMSolverPP2M
-from thermogen.samplers.spacing import timestep_grid
+from thermogen.parameterisation import denoised_from_output
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddpm import DDPMSampler
+from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M
+from thermogen.samplers.diffusion.spacing import timestep_grid
 from thermogen.schedules import LinearSchedule
 
 REFERENCE = Path(__file__).parent / "reference" / "ddim_reference.safetensors"
@@ -38,7 +39,6 @@ def sampler_for(name: str, config: dict) -> DDIMSampler | DDPMSampler | DPMSolve
     """The thermogen sampler a diffusers config means (written out by hand here; from_diffusers has its own tests)."""
     common = {
         "spacing": config.get("timestep_spacing", "leading"),
-        "prediction_type": PREDICTION[config.get("prediction_type", "epsilon")],
         "steps_offset": config.get("steps_offset", 0),
     }
     if name.startswith("dpmpp"):
@@ -85,19 +85,23 @@ def test_steps_match_diffusers(name: str, schedule: LinearSchedule) -> None:
     config = CASES[name]
     sampler = sampler_for(name, config)
     final = getattr(sampler, "final_time", "zero")
-    times = sampler.set_timesteps(schedule, 10)
+    prediction_type = PREDICTION[config.get("prediction_type", "epsilon")]
+    grid = sampler.grid(schedule, 10)
+    times = grid.times
     timesteps, prevs = REF[f"{name}/timesteps"], REF[f"{name}/prev_timesteps"]
     samples = REF[f"{name}/samples"]
     # the grid is diffusers' timesteps, and every reference step went to the next grid time
-    assert times.tolist() == [to_time(k, final) for k in timesteps] + [to_time(prevs[-1], final)]
-    assert [to_time(k, final) for k in prevs] == times[1:].tolist()
+    assert list(times) == [to_time(k, final) for k in timesteps] + [to_time(prevs[-1], final)]
+    assert [to_time(k, final) for k in prevs] == list(times[1:])
     # diffusers casts the sample to float32 inside DPMSolverMultistepScheduler.step
     tolerance = 1e-5 if name.startswith("dpmpp") else 1e-6
     x = samples[0]
     generator = torch.Generator().manual_seed(SEED)  # the reference drew its z from this stream
-    for i in range(len(timesteps)):
-        out = sampler.step(fake_model(x, times[i]), times[i], times[i + 1], x, generator=generator)
+    state = sampler.initial_state(grid)
+    for i in range(len(timesteps)):  # the diffusers-style loop: the caller evaluates the model
+        denoised = denoised_from_output(fake_model(x, times[i]), prediction_type, x, *grid.rates(i))
+        out = sampler.step(denoised, grid, i, x, state, generator=generator)
         torch.testing.assert_close(out.prev_sample, samples[i + 1], rtol=tolerance, atol=tolerance)
         if f"{name}/pred_x0" in REF:
             torch.testing.assert_close(out.pred_original_sample, REF[f"{name}/pred_x0"][i], rtol=1e-6, atol=1e-6)
-        x = samples[i + 1]  # continue from the reference so errors do not compound
+        x, state = samples[i + 1], out.state  # continue from the reference so errors do not compound

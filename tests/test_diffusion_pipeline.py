@@ -13,7 +13,7 @@ from thermogen.models.unet import UNet
 from thermogen.normalizer import Normalizer
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline, interpolate_noise
-from thermogen.samplers.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 

@@ -15,7 +15,7 @@ from thermogen.models.unet import UNet
 from thermogen.normalizer import Normalizer
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline
-from thermogen.samplers.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
 

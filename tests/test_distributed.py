@@ -20,7 +20,7 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.pipelines.ebm import EBMPipeline
-from thermogen.samplers.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.samplers.langevin import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig

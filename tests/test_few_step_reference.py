@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -17,10 +18,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from thermogen.interfaces import NoiseSchedule
-from thermogen.samplers.adams import DEISSampler
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.diffusion_base import DiffusionSampler
-from thermogen.samplers.unipc import UniPCSampler
+from thermogen.samplers.diffusion.adams import DEISSampler
+from thermogen.samplers.diffusion.base import DiffusionSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.grid import TimeGrid
+from thermogen.samplers.diffusion.unipc import UniPCSampler
 from thermogen.schedules import ImprovedCosineSchedule, LinearSchedule
 from thermogen.testing import GaussianMixture, NoisyMixturePredictor
 
@@ -55,17 +57,22 @@ def test_same_alphas_cumprod(name: str) -> None:
     torch.testing.assert_close(schedule.alphas_cumprod, REF[f"alphas_cumprod/{name}"], rtol=1e-13, atol=0)
 
 
-def check_steps(sampler: DiffusionSampler, schedule: NoiseSchedule, name: str, steps: int, last: int) -> None:
-    """Steps 0 .. last - 1 of the reference, each from the reference sample, to 1e-6."""
-    times = sampler.set_timesteps(schedule, steps)
+def check_steps(
+    sampler: DiffusionSampler, schedule: NoiseSchedule, name: str, steps: int, last: int
+) -> tuple[TimeGrid, Any]:
+    """Steps 0 .. last - 1 of the reference, each from the reference sample, to 1e-6; returns the grid and state."""
+    grid = sampler.grid(schedule, steps)
     timesteps, samples = REF[f"{name}/timesteps"], REF[f"{name}/samples"]
-    assert times[:-1].tolist() == ((timesteps.double() + 1.0) / T).tolist()
+    assert list(grid.times[:-1]) == ((timesteps.double() + 1.0) / T).tolist()
+    state = sampler.initial_state(grid)
     for i in range(last):
         x = samples[i]
-        out = sampler.step(PREDICTOR(x, sampler.noise_level(times[i], x)), times[i], times[i + 1], x)
+        out = sampler.step(PREDICTOR.denoise(x, *grid.rates(i)), grid, i, x, state)
         torch.testing.assert_close(out.prev_sample, samples[i + 1], rtol=1e-6, atol=1e-6, msg=f"step {i}")
         if f"{name}/pred_x0" in REF:
             torch.testing.assert_close(out.pred_original_sample, REF[f"{name}/pred_x0"][i], rtol=1e-6, atol=1e-6)
+        state = out.state
+    return grid, state
 
 
 @pytest.mark.parametrize("name", sorted(k for k, c in CASES.items() if c["kind"] == "ddim"))
@@ -88,10 +95,10 @@ def test_unipc_matches_diffusers_step_for_step(name: str) -> None:
     schedule = SCHEDULES[case["beta_schedule"]]()
     finite = bool(REF[f"{name}/samples"][-1].isfinite().all())
     assert finite == (case["solver_type"] == "bh2")
-    check_steps(sampler, schedule, name, steps, steps if finite else steps - 1)
+    grid, state = check_steps(sampler, schedule, name, steps, steps if finite else steps - 1)
     if not finite:
-        x, times = REF[f"{name}/samples"][-2], sampler.host_times
-        out = sampler.step(PREDICTOR(x, sampler.noise_level(times[-2], x)), times[-2], times[-1], x)
+        x, last = REF[f"{name}/samples"][-2], grid.num_steps - 1
+        out = sampler.step(PREDICTOR.denoise(x, *grid.rates(last)), grid, last, x, state)
         assert torch.equal(out.prev_sample, out.pred_original_sample)
 
 

@@ -18,9 +18,9 @@ from thermogen import registry
 from thermogen.errors import ConfigError
 from thermogen.interfaces import NoiseSchedule
 from thermogen.samplers import DEISSampler, DiffusionSampler, DPMSolverPP3M, IPNDMSampler, UniPCSampler
-from thermogen.samplers.adams import adams_weights
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.multistep import step_order
+from thermogen.samplers.diffusion.adams import adams_weights
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.multistep import step_order
 from thermogen.schedules import LinearSchedule, OffsetCosineSchedule
 from thermogen.testing import MIXTURES, GaussianMixture, NoisyMixturePredictor
 

@@ -82,7 +82,7 @@ def test_pipeline_push_to_hub_then_from_pretrained_gives_the_same_images(local_h
     from thermogen.normalizer import Normalizer
     from thermogen.pipelines.base import Pipeline
     from thermogen.pipelines.diffusion import DiffusionPipeline
-    from thermogen.samplers.ddim import DDIMSampler
+    from thermogen.samplers.diffusion.ddim import DDIMSampler
 
     pipe = DiffusionPipeline(
         tiny_model(), OffsetCosineSchedule(), DDIMSampler(spacing="uniform"), Normalizer([0.2], [0.3])
@@ -128,7 +128,7 @@ def test_a_push_leaves_the_repo_holding_exactly_what_a_save_writes_plus_user_fil
 
     from thermogen.normalizer import Normalizer
     from thermogen.pipelines.diffusion import DiffusionPipeline
-    from thermogen.samplers.ddim import DDIMSampler
+    from thermogen.samplers.diffusion.ddim import DDIMSampler
 
     diffusion = DiffusionPipeline(tiny_model(), OffsetCosineSchedule(), DDIMSampler(), Normalizer())
     diffusion.push_to_hub(repo, token=local_hub.token)

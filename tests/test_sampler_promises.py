@@ -12,10 +12,10 @@ from torch import Tensor
 
 from thermogen import registry
 from thermogen.interfaces import EnergyModel
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.ddpm import DDPMSampler
-from thermogen.samplers.dpm_solver import DPMSolverPP2M
-from thermogen.samplers.euler import EulerSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddpm import DDPMSampler
+from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M
+from thermogen.samplers.diffusion.euler import EulerSampler
 from thermogen.schedules.cosine import CosineSchedule, OffsetCosineSchedule
 from thermogen.testing import GaussianMixture, NoisyMixturePredictor
 from thermogen.testing.gaussian_mixture import GaussianMixtureEnergy

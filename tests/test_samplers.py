@@ -23,14 +23,14 @@ import thermogen
 from thermogen import registry
 from thermogen.errors import ConfigError
 from thermogen.samplers import STOP, DEISSampler, DiffusionSampler, IPNDMSampler, StepInfo, UniPCSampler
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.ddpm import DDPMSampler
-from thermogen.samplers.diffusion_base import MIN_RATE
-from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
-from thermogen.samplers.euler import EulerSampler
-from thermogen.samplers.from_diffusers import load_diffusers_scheduler, sampler_from_diffusers_config
-from thermogen.samplers.heun import HeunSampler
-from thermogen.samplers.spacing import timestep_grid
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddpm import DDPMSampler
+from thermogen.samplers.diffusion.base import MIN_RATE
+from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
+from thermogen.samplers.diffusion.euler import EulerSampler
+from thermogen.diffusers_interop import load_diffusers_scheduler, sampler_from_diffusers_config
+from thermogen.samplers.diffusion.heun import HeunSampler
+from thermogen.samplers.diffusion.spacing import timestep_grid
 from thermogen.schedules import CosineSchedule, ImprovedCosineSchedule, LinearSchedule, OffsetCosineSchedule
 from thermogen.testing import (
     GaussianMixture,

@@ -24,8 +24,8 @@ from thermogen.schedules import (
     LinearSchedule,
     OffsetCosineSchedule,
     ScaledLinearSchedule,
-    schedule_from_diffusers_config,
 )
+from thermogen.diffusers_interop import schedule_from_diffusers_config
 from thermogen.testing import conformance
 
 F64 = torch.float64

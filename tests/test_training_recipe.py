@@ -13,7 +13,7 @@ from thermogen.models.ddpm_unet import DDPMUNet
 from thermogen.normalizer import Normalizer
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline
-from thermogen.samplers.ddim import DDIMSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
 from thermogen.training.ema import PowerEMA

@@ -1,4 +1,4 @@
-"""Fitted time grids (thermogen.samplers.tuning) and the ``custom`` spacing that stores them."""
+"""Fitted time grids (thermogen.samplers.diffusion.tuning) and the ``custom`` spacing that stores them."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from thermogen.interfaces import Sampler
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.samplers import DPMSolverPP3M, HeunSampler, UniPCSampler
-from thermogen.samplers.spacing import timestep_grid
-from thermogen.samplers.tuning import fit_timesteps, grid_distance, reference_solution, with_timesteps
+from thermogen.samplers.diffusion.spacing import timestep_grid
+from thermogen.samplers.diffusion.tuning import fit_timesteps, grid_distance, reference_solution, with_timesteps
 from thermogen.schedules import LinearSchedule
 from thermogen.testing import MIXTURES, NoisyMixturePredictor
 

@@ -23,8 +23,8 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline, interpolate_noise
 from thermogen.pipelines.ebm import EBMPipeline
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.euler import EulerSampler
+from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.euler import EulerSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 MEAN, STD = 0.2, 0.3  # a normalizer far from the identity, so forgetting the mean or the std shows

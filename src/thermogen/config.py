@@ -153,9 +153,9 @@ class Configurable:
         return read_consistently(directory, lambda folder: cls.read_from(folder, **overrides))
 
     @classmethod
-    def read_from(cls: type[C], directory: Path, **overrides: Any) -> C:
-        """Build from ``directory/config.json`` and load ``model.safetensors`` if the component has state."""
-        obj = cls.from_config(read_config(directory / CONFIG_NAME), **overrides)
+    def read_from(cls: type[C], directory: Path, config: Mapping[str, Any] | None = None, **overrides: Any) -> C:
+        """Build from ``directory/config.json`` (or ``config``, read from it before) and load ``model.safetensors``."""
+        obj = cls.from_config(read_config(directory / CONFIG_NAME) if config is None else config, **overrides)
         weights = directory / WEIGHTS_NAME
         if weights.is_file():
             obj.load_state_tensors(load_tensors(weights), source=str(weights))

@@ -32,9 +32,11 @@ from torch import Tensor, nn
 from thermogen.checks import check_finite_number, check_in_range
 from thermogen.config import Configurable
 from thermogen.errors import ConfigError
+from thermogen.parameterisation import Denoised, PredictionType, check_prediction_type, denoised_from_output
 
 TimeLike = float | Tensor
 TRAINED_NOISE_LEVELS = "_trained_noise_levels"
+PREDICTION_TYPE = "prediction_type"
 N = TypeVar("N", bound="NoisePredictor")
 
 
@@ -70,21 +72,69 @@ class EnergyModel(nn.Module, Configurable, ABC):
 
 
 class NoisePredictor(nn.Module, Configurable, ABC):
-    """A denoiser: ``(noisy (B, ...), noise_level (B,)) -> prediction``, same shape as ``noisy``.
+    """A denoiser network: ``(noisy (B, *sample_shape), noise_level (B,)) -> prediction``, shaped like ``noisy``.
 
     ``noise_level`` is the forward process's ``noise_rate(t)`` in [0, 1]. What
-    the network predicts (noise ``epsilon`` by default, or ``sample`` / ``v``)
-    is the sampler's ``prediction_type``.
+    the network predicts is its :attr:`prediction_type` (``"epsilon"``,
+    ``"sample"`` or ``"v"``, see :mod:`thermogen.parameterisation`), part of the
+    model's config: samplers receive the :class:`~thermogen.parameterisation.Denoised`
+    pair from :meth:`denoise` and never see it.
+
+    Subclasses implement :meth:`forward` and :attr:`sample_shape`.
+
+    Example::
+
+        class Tiny(NoisePredictor):
+            def __init__(self, size: int = 8) -> None:
+                super().__init__()
+                self.size = size
+                self.net = torch.nn.Linear(size, size)
+
+            @property
+            def sample_shape(self) -> tuple[int, ...]:
+                return (self.size,)
+
+            def forward(self, noisy, noise_level):
+                return self.net(noisy)
+
+        model = Tiny()
+        model.set_prediction_type("v")          # saved as "prediction_type" in its config
+        denoised = model.denoise(torch.randn(4, 8), signal_rate=0.6, noise_rate=0.8)
     """
 
     registry_kind: ClassVar[str] = "models"
+    prediction_type: PredictionType = "epsilon"
+    """What :meth:`forward` outputs: ``"epsilon"`` (default), ``"sample"`` (x_0) or ``"v"``."""
     trained_noise_levels: tuple[float, float] | None = None
     """(lowest, highest) noise level seen in training, saved in the config as ``_trained_noise_levels``
     (set by the trainer); pipelines warn when a sampling grid leaves it. None: unknown."""
 
     @abstractmethod
     def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
-        """Predict from ``noisy`` (B, ...) at ``noise_level`` (B,)."""
+        """Predict from ``noisy`` (B, *sample_shape) at ``noise_level`` (B,)."""
+
+    @property
+    @abstractmethod
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, without the batch dimension (an image model: ``(C, H, W)``)."""
+
+    def denoise(self, noisy: Tensor, signal_rate: float, noise_rate: float) -> Denoised:
+        """Evaluate at ``x_t = noisy`` (B, *sample_shape) and return both estimates ``(x0^, eps^)``.
+
+        ``signal_rate`` and ``noise_rate`` are the schedule's rates at the time of
+        ``noisy`` (Python floats); the network is conditioned on ``noise_rate``.
+        This is a *denoiser*: the callable every diffusion sampler's
+        :meth:`~thermogen.samplers.DiffusionSampler.sample` and ``solve_step`` take.
+        """
+        level = torch.full((noisy.shape[0],), noise_rate, dtype=noisy.dtype, device=noisy.device)
+        return denoised_from_output(self(noisy, level), self.prediction_type, noisy, signal_rate, noise_rate)
+
+    def set_prediction_type(self, prediction_type: str) -> None:
+        """Declare what the network outputs ("epsilon", "sample" or "v"); the trainer sets it before training."""
+        self.prediction_type = check_prediction_type(prediction_type)
+        recorded = self.__dict__.get("_config")
+        if recorded is not None and PREDICTION_TYPE in recorded:  # a subclass that takes it as an argument
+            recorded[PREDICTION_TYPE] = self.prediction_type
 
     def set_trained_noise_levels(self, lowest: float, highest: float) -> None:
         """Record the noise-level range the network is trained on (both in [0, 1], lowest <= highest)."""
@@ -96,14 +146,25 @@ class NoisePredictor(nn.Module, Configurable, ABC):
 
     def to_config(self) -> dict[str, Any]:
         config = super().to_config()
+        config[PREDICTION_TYPE] = self.prediction_type
         if self.trained_noise_levels is not None:
             config[TRAINED_NOISE_LEVELS] = list(self.trained_noise_levels)
         return config
 
     @classmethod
     def from_config(cls: type[N], config: Mapping[str, Any], **overrides: Any) -> N:
-        model = super().from_config({k: v for k, v in config.items() if k != TRAINED_NOISE_LEVELS}, **overrides)
-        levels = config.get(TRAINED_NOISE_LEVELS)
+        """Build the model; ``prediction_type`` and ``_trained_noise_levels`` are the base class's keys.
+
+        A config without ``prediction_type`` (saved before it moved to the model) means ``"epsilon"``.
+        """
+        base_keys = (TRAINED_NOISE_LEVELS, PREDICTION_TYPE)
+        merged = {**config, **overrides}
+        model = super().from_config(
+            {k: v for k, v in config.items() if k not in base_keys},
+            **{k: v for k, v in overrides.items() if k not in base_keys},
+        )
+        model.set_prediction_type(merged.get(PREDICTION_TYPE, "epsilon"))
+        levels = merged.get(TRAINED_NOISE_LEVELS)
         if levels is not None:
             if not isinstance(levels, (list, tuple)) or len(levels) != 2:
                 raise ConfigError(f"{TRAINED_NOISE_LEVELS}={levels!r}; expected [lowest, highest]")

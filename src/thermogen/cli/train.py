@@ -217,9 +217,9 @@ def run_diffusion(args: argparse.Namespace) -> int:
         if images is None:
             images = torch.stack([dataset[i] for i in range(min(len(dataset), 2048))])
         return DiffusionPipeline(
-            model=_noise_predictor(args, channels, size),
+            model=_noise_predictor(args, channels, size, args.prediction_type),
             schedule=registry.get("schedules", args.schedule or "offset_cosine")(),
-            sampler=_book_sampler(args.sampler or "ddim", args.prediction_type),
+            sampler=_book_sampler(args.sampler or "ddim"),
             normalizer=Normalizer.fit(images),
         )
 
@@ -228,22 +228,25 @@ def run_diffusion(args: argparse.Namespace) -> int:
     return _train(args, context, shape, DiffusionPipeline, build, trainer)
 
 
-def _noise_predictor(args: argparse.Namespace, channels: int, size: int) -> Any:
+def _noise_predictor(args: argparse.Namespace, channels: int, size: int, prediction_type: str) -> Any:
     from thermogen.models.ddpm_unet import DDPMUNet
     from thermogen.models.unet import UNet
 
     widths = {} if args.widths is None else {"widths": args.widths}
     depth = args.block_depth or 2
     if args.model == "ddpm_unet":
-        return DDPMUNet(channels, size, block_depth=depth, attention=not args.no_attention, **widths)
-    return UNet(channels, size, block_depth=depth, **widths)
+        model = DDPMUNet(channels, size, block_depth=depth, attention=not args.no_attention, **widths)
+    else:
+        model = UNet(channels, size, block_depth=depth, **widths)
+    model.set_prediction_type(prediction_type)
+    return model
 
 
-def _book_sampler(name: str, prediction_type: str = "epsilon") -> Any:
+def _book_sampler(name: str) -> Any:
     from thermogen import registry
 
     cls = registry.get("samplers", name)
-    options: dict[str, Any] = {} if prediction_type == "epsilon" else {"prediction_type": prediction_type}
+    options: dict[str, Any] = {}
     if name == "ddim":  # the book's DDIM: t from 1 to 1/S in equal steps, then to t = 0
         options["spacing"] = "uniform"
     return cls.from_config(options)

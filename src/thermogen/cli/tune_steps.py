@@ -1,8 +1,8 @@
 """``thermogen tune-steps``: fit a diffusion pipeline's time grid for a budget of model evaluations.
 
-Draws ``--batch`` initial noises, solves each finely (:func:`thermogen.samplers.tuning.reference_solution`),
+Draws ``--batch`` initial noises, solves each finely (:func:`thermogen.samplers.diffusion.tuning.reference_solution`),
 fits the ``--nfe`` visited times of the sampler to those solutions
-(:func:`thermogen.samplers.tuning.fit_timesteps`) and, with ``--out``, saves a
+(:func:`thermogen.samplers.diffusion.tuning.fit_timesteps`) and, with ``--out``, saves a
 copy of the pipeline whose sampler has ``spacing="custom"`` and the fitted
 ``timesteps``: sample it with ``num_inference_steps=NFE`` (``--steps NFE``).
 No training data is needed.
@@ -44,7 +44,7 @@ def run_tune_steps(args: argparse.Namespace) -> int:
 
     from thermogen.pipelines.base import Pipeline
     from thermogen.pipelines.diffusion import DiffusionPipeline
-    from thermogen.samplers.tuning import fit_timesteps, reference_solution, with_timesteps
+    from thermogen.samplers.diffusion.tuning import fit_timesteps, reference_solution, with_timesteps
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -162,6 +162,11 @@ class UNet(NoisePredictor):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)  # type: ignore[arg-type]
 
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """``(in_channels, image_size, image_size)``."""
+        return (self.in_channels, self.image_size, self.image_size)
+
     def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
         """Predict the noise in ``noisy`` (B, C, H, W) at ``noise_level`` (B,) = noise rate."""
         if noisy.ndim != 4 or noisy.shape[1] != self.in_channels:

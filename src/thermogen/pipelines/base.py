@@ -15,8 +15,10 @@ what ``save_pretrained`` writes.
 
 from __future__ import annotations
 
+import inspect
 import os
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -26,7 +28,14 @@ import torch
 from thermogen import registry
 from thermogen.atomic import write_json
 from thermogen.checks import check_allocation, check_device, check_positive_int
-from thermogen.config import Configurable, check_override_names, read_config, validate_arguments
+from thermogen.config import (
+    CONFIG_NAME,
+    RESERVED_KEYS,
+    Configurable,
+    check_override_names,
+    read_config,
+    validate_arguments,
+)
 from thermogen.errors import ConfigError
 from thermogen.model_card import model_card
 
@@ -120,11 +129,21 @@ class Pipeline(Configurable):
         return {k: None if v is None else v.to_config() for k, v in self.components.items()}
 
     @classmethod
+    def upgrade_configs(cls, configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Bring component configs saved by an older thermogen to the current format (default: as they are).
+
+        ``configs`` maps component names to the configs read from the folder; a subclass
+        moves or renames keys here so that old folders and Hub repos keep loading.
+        """
+        return configs
+
+    @classmethod
     def read_from(cls: type[P], directory: Path, **overrides: Any) -> P:
         """Build from ``model_index.json`` and the component folders.
 
-        ``overrides`` may replace a component by a registered name (``sampler="dpmpp_2m"``,
-        built with its default config) or by an object, and may override plain config values.
+        ``overrides`` may replace a component by a registered name (``sampler="dpmpp_2m"``), by a
+        config, or by an object, and may override plain config values. A sampler given by name or
+        config keeps the options it shares with the saved one (a warning names those it drops).
         """
         index = read_config(directory / MODEL_INDEX)
         name = index.get("_class_name")
@@ -133,12 +152,19 @@ class Pipeline(Configurable):
         target: type[P] = registry.get("pipelines", name)
         if not issubclass(target, cls):
             raise ConfigError(f"{directory} holds a {target.__name__} ({name!r}), not a {cls.__name__}")
+        saved = target.upgrade_configs(
+            {
+                name: read_config(directory / name / CONFIG_NAME)
+                for name in target.component_kinds
+                if index.get(name) is not None
+            }
+        )
         components: dict[str, Any] = {}
         for name, kind in target.component_kinds.items():
             if name in overrides:
-                components[name] = _component_from_override(kind, name, overrides.pop(name))
-            elif index.get(name) is not None:
-                components[name] = _read_component(kind, directory / name)
+                components[name] = _component_from_override(kind, name, overrides.pop(name), saved.get(name))
+            elif name in saved:
+                components[name] = _read_component(kind, directory / name, saved[name])
             else:
                 components[name] = None
         _check_plain_overrides(target, overrides)
@@ -304,34 +330,69 @@ def draw_noise(
     return draw(tuple(shape), generator=generator, device=device, dtype=dtype)  # type: ignore[arg-type]
 
 
+def reject_renamed_keywords(pipeline: type, given: Mapping[str, Any], renamed: Mapping[str, str]) -> None:
+    """TypeError for keywords a pipeline call does not take, naming the new keyword of a renamed one."""
+    for key in given:
+        if key in renamed:
+            raise TypeError(f"{pipeline.__name__}() keyword {key!r} is now {renamed[key]!r}: pass {renamed[key]}=...")
+        raise TypeError(f"{pipeline.__name__}() got an unexpected keyword argument {key!r}")
+
+
 def _describe(value: Any) -> str:
     if isinstance(value, (str, Mapping)):
         return f"{value!r} (a {type(value).__name__})"
     return f"a {type(value).__name__}"
 
 
-def _read_component(kind: str, directory: Path) -> Any:
-    config = read_config(directory / "config.json")
+def _read_component(kind: str, directory: Path, config: dict[str, Any]) -> Any:
     name = config.get("_class_name")
     if not isinstance(name, str):
-        raise ConfigError(f"{directory / 'config.json'} has no '_class_name'")
+        raise ConfigError(f"{directory / CONFIG_NAME} has no '_class_name'")
     cls = registry.get(kind, name)
-    return cls.read_from(directory)
+    return cls.read_from(directory, config=config)
 
 
-def _component_from_override(kind: str, name: str, value: Any) -> Any:
+def _component_from_override(kind: str, name: str, value: Any, saved: Mapping[str, Any] | None) -> Any:
+    """A component given to ``from_pretrained`` by registered name, by config or as an object.
+
+    A sampler given by name or config keeps the options it shares with the saved sampler
+    (``saved``: its config), under the given config's values; the options it has no
+    use for are named in a warning.
+    """
     if isinstance(value, str):
-        return registry.get(kind, value)()
-    if isinstance(value, Mapping):
-        if not isinstance(value.get("_class_name"), str):
-            raise ConfigError(
-                f"{name}={dict(value)!r} has no '_class_name'; a {name} config names a registered "
-                f"{kind[:-1]}, e.g. {{'_class_name': 'ddim', **{dict(value)!r}}} "
-                f"(registered: {', '.join(registry.names(kind))})"
-            )
-        cls = registry.get(kind, value["_class_name"])
-        return cls.from_config({"_class_name": value["_class_name"]}, **{k: v for k, v in value.items()})
-    return value
+        value = {"_class_name": value}
+    if not isinstance(value, Mapping):
+        return value
+    if not isinstance(value.get("_class_name"), str):
+        raise ConfigError(
+            f"{name}={dict(value)!r} has no '_class_name'; a {name} config names a registered "
+            f"{kind[:-1]}, e.g. {{'_class_name': 'ddim', **{dict(value)!r}}} "
+            f"(registered: {', '.join(registry.names(kind))})"
+        )
+    cls = registry.get(kind, value["_class_name"])
+    config = dict(value)
+    if kind == "samplers" and saved is not None:
+        config = {
+            **carried_options(cls, saved, f"{name} {saved.get('_class_name')!r} -> {value['_class_name']!r}"),
+            **config,
+        }
+    return cls.from_config(config)
+
+
+def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str, Any]:
+    """The options of ``saved`` (a config) that ``cls``'s constructor takes; a warning names the others."""
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    options = {k: v for k, v in saved.items() if k not in RESERVED_KEYS}
+    dropped = sorted(k for k in options if k not in accepted and options[k] is not None)
+    if dropped:
+        warnings.warn(
+            f"{swap}: kept {sorted(k for k in options if k in accepted)}; dropped "
+            + ", ".join(f"{k}={options[k]!r}" for k in dropped)
+            + f" ({cls.__name__} has no such options)",
+            UserWarning,
+            stacklevel=4,
+        )
+    return {k: v for k, v in options.items() if k in accepted}
 
 
 def _check_plain_overrides(target: type[Pipeline], overrides: Mapping[str, Any]) -> None:

@@ -14,10 +14,11 @@ from torch import Tensor
 from thermogen.checks import check_finite, check_floating
 from thermogen.interfaces import NoisePredictor, NoiseSchedule
 from thermogen.normalizer import Normalizer
-from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
+from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise, reject_renamed_keywords
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.samplers.callbacks import Callback
-from thermogen.samplers.diffusion_base import DiffusionSampler
+from thermogen.samplers.diffusion.base import DiffusionSampler
+from thermogen.samplers.diffusion.grid import TimeGrid
 
 GeneratorLike = torch.Generator | list[torch.Generator] | None
 
@@ -70,22 +71,18 @@ class DiffusionPipeline(Pipeline):
         self.model = model.eval()  # sampling uses BatchNorm's running statistics
         self.schedule = schedule
         self.sampler = sampler
-        channels = model_channels(model)
+        channels = model.sample_shape[0]
         self.normalizer = normalizer if normalizer is not None else Normalizer((0.0,) * channels, (1.0,) * channels)
         self.progress = True
 
     # -- generation --------------------------------------------------------------
 
-    def sample_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image, from the model's config."""
-        return (
-            model_channels(self.model),
-            int(getattr(self.model, "image_size", 32)),
-            int(getattr(self.model, "image_size", 32)),
-        )
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample (an image: (C, H, W)): the model's ``sample_shape``."""
+        return tuple(self.model.sample_shape)
 
     def make_noise(self, batch_size: int, generator: GeneratorLike = None) -> Tensor:
-        """Standard normal initial noise (batch_size, C, H, W) on the pipeline's device and dtype.
+        """Standard normal initial noise (batch_size, *sample_shape) on the pipeline's device and dtype.
 
         The size is checked before allocating; with a list of ``batch_size`` generators,
         image i's noise comes from generator i.
@@ -99,7 +96,7 @@ class DiffusionPipeline(Pipeline):
         batch_size: int = ...,
         num_inference_steps: int = ...,
         generator: GeneratorLike = ...,
-        initial_noise: Tensor | None = ...,
+        initial_state: Tensor | None = ...,
         eta: float | None = ...,
         output_type: OutputType = ...,
         callback: Callback | None = ...,
@@ -114,7 +111,7 @@ class DiffusionPipeline(Pipeline):
         batch_size: int = ...,
         num_inference_steps: int = ...,
         generator: GeneratorLike = ...,
-        initial_noise: Tensor | None = ...,
+        initial_state: Tensor | None = ...,
         eta: float | None = ...,
         output_type: OutputType = ...,
         callback: Callback | None = ...,
@@ -130,22 +127,23 @@ class DiffusionPipeline(Pipeline):
         batch_size: int = 16,
         num_inference_steps: int = 20,
         generator: GeneratorLike = None,
-        initial_noise: Tensor | None = None,
+        initial_state: Tensor | None = None,
         eta: float | None = None,
         output_type: OutputType = "pil",
         callback: Callback | None = None,
         return_trajectory: bool = False,
         progress: bool | None = None,
         return_dict: bool = True,
+        **renamed: Any,
     ) -> DiffusionPipelineOutput | tuple[Any, ...]:
         """Generate ``batch_size`` images with ``num_inference_steps`` sampler steps.
 
         Args:
-            batch_size: number of images; ignored when ``initial_noise`` is given.
+            batch_size: number of images; ignored when ``initial_state`` is given.
             num_inference_steps: sampler steps (positive).
             generator: makes the initial noise (and stochastic samplers) reproducible; a list of
                 ``batch_size`` generators (diffusers' convention) makes image i depend on generator i only.
-            initial_noise: (B, C, H, W) finite, real starting noise instead of drawing it.
+            initial_state: (B, *sample_shape) finite, real starting noise x_T instead of drawing it.
             eta: stochasticity for samplers that have it (DDIM: 0 deterministic, 1 DDPM-like).
             output_type: "pil", "numpy"/"np" (B, H, W, C, float32) or "tensor"/"pt" (B, C, H, W, in the
                 pipeline's dtype), values in [0, 1].
@@ -158,16 +156,17 @@ class DiffusionPipeline(Pipeline):
             ``images`` are the sampler's last estimate of the clean image x_0, mapped back to
             pixel space with the normalizer (``denormalize``) and clipped to [0, 1].
         """
+        reject_renamed_keywords(type(self), renamed, {"initial_noise": "initial_state"})
         _check_positive("num_inference_steps", num_inference_steps)
-        noise = self.make_noise(batch_size, generator) if initial_noise is None else self._check_noise(initial_noise)
+        noise = self.make_noise(batch_size, generator) if initial_state is None else self._check_noise(initial_state)
         sampler = self._sampler_with(eta)
-        warn_outside_trained_noise_levels(self.model, sampler, self.schedule, num_inference_steps)
+        grid = sampler.grid(self.schedule, num_inference_steps)
+        warn_outside_trained_noise_levels(self.model, grid, type(self.schedule).__name__)
         result = sampler.sample(
             self.model,
             noise,
-            num_inference_steps,
-            self.schedule,
-            generator=generator,  # type: ignore[arg-type]  # a list: DiffusionSampler.randn_like draws per row
+            grid,
+            generator=generator,
             callback=callback,
             return_trajectory=return_trajectory,
             progress=self.progress if progress is None else progress,
@@ -192,7 +191,7 @@ class DiffusionPipeline(Pipeline):
         interpolation along the great circle between b and a.
         """
         noises = interpolate_noise(noise_a, noise_b, num, method)
-        return self(initial_noise=noises, num_inference_steps=num_inference_steps, output_type=output_type)
+        return self(initial_state=noises, num_inference_steps=num_inference_steps, output_type=output_type)
 
     def steps_sweep(
         self,
@@ -204,7 +203,7 @@ class DiffusionPipeline(Pipeline):
         """The book's figure: the same initial noise sampled with each number of steps."""
         generator = torch.Generator(device="cpu").manual_seed(seed)
         noise = torch.randn((batch_size, *self.sample_shape()), generator=generator).to(self.device, self.dtype)
-        return {s: self(initial_noise=noise, num_inference_steps=s, output_type=output_type).images for s in steps}
+        return {s: self(initial_state=noise, num_inference_steps=s, output_type=output_type).images for s in steps}
 
     # -- helpers -------------------------------------------------------------------
 
@@ -220,14 +219,26 @@ class DiffusionPipeline(Pipeline):
         return type(self.sampler).from_config(self.sampler.to_config(), eta=eta)
 
     def _check_noise(self, noise: Tensor) -> Tensor:
-        check_floating("initial_noise", noise)
-        check_finite("initial_noise", noise)
-        channels, height, width = self.sample_shape()
-        if noise.ndim != 4 or tuple(noise.shape[1:]) != (channels, height, width):
+        check_floating("initial_state", noise)
+        check_finite("initial_state", noise)
+        shape = self.sample_shape()
+        if noise.ndim != 1 + len(shape) or tuple(noise.shape[1:]) != shape:
             raise ValueError(
-                f"initial_noise has shape {tuple(noise.shape)}; expected (B, {channels}, {height}, {width})"
+                f"initial_state has shape {tuple(noise.shape)}; expected (B, {', '.join(map(str, shape))})"
             )
         return noise.to(self.device, self.dtype)
+
+    @classmethod
+    def upgrade_configs(cls, configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Folders saved before 0.2 keep ``prediction_type`` in the sampler's config; it moves to the model's."""
+        sampler, model = configs.get("sampler"), configs.get("model")
+        if sampler is not None and "prediction_type" in sampler:
+            sampler = dict(sampler)
+            legacy = sampler.pop("prediction_type")
+            configs = {**configs, "sampler": sampler}
+            if model is not None and "prediction_type" not in model:
+                configs["model"] = {**model, "prediction_type": legacy}
+        return configs
 
 
 def record_trained_noise_levels(model: NoisePredictor, schedule: NoiseSchedule) -> None:
@@ -241,10 +252,8 @@ def record_trained_noise_levels(model: NoisePredictor, schedule: NoiseSchedule) 
     model.set_trained_noise_levels(low, high)
 
 
-def warn_outside_trained_noise_levels(
-    model: NoisePredictor, sampler: DiffusionSampler, schedule: NoiseSchedule, num_steps: int
-) -> None:
-    """Warn when the sampler's grid asks the model about noise levels it was never trained on.
+def warn_outside_trained_noise_levels(model: NoisePredictor, grid: TimeGrid, schedule_name: str = "schedule") -> None:
+    """Warn when ``grid`` asks the model about noise levels it was never trained on.
 
     A network only knows the noise levels its training schedule produced; a
     schedule that reaches higher ones (or lower, other than the final step to
@@ -253,22 +262,17 @@ def warn_outside_trained_noise_levels(
     trained = getattr(model, "trained_noise_levels", None)
     if trained is None:
         return
-    times = sampler.timestep_grid(schedule, num_steps)[:-1]  # the model is not evaluated at the final time
-    levels = schedule.noise_rate(times)
-    lowest, highest = float(levels.min()), float(levels.max())
+    levels = grid.noise_rates[:-1]  # the model is not evaluated at the final time
+    lowest, highest = min(levels), max(levels)
     tolerance = 1e-3
     if highest > trained[1] + tolerance or lowest < trained[0] - tolerance:
         warnings.warn(
-            f"the {type(schedule).__name__} grid of {num_steps} steps visits noise levels "
+            f"the {schedule_name} grid of {grid.num_steps} steps visits noise levels "
             f"[{lowest:.4f}, {highest:.4f}], but the model was trained on [{trained[0]:.4f}, {trained[1]:.4f}]; "
             "expect poor images. Sample with the schedule it was trained with, or retrain.",
             UserWarning,
             stacklevel=3,
         )
-
-
-def model_channels(model: torch.nn.Module) -> int:
-    return int(getattr(model, "in_channels", 1))
 
 
 def interpolate_noise(noise_a: Tensor, noise_b: Tensor, num: int, method: Literal["book", "slerp"] = "book") -> Tensor:

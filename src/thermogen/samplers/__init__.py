@@ -5,23 +5,27 @@ Registered names (entry-point group ``thermogen.samplers``): ``ddim``, ``ddpm``,
 ``hmc`` (energy).
 """
 
-from thermogen.samplers.adams import DEISSampler, IPNDMSampler
 from thermogen.samplers.callbacks import STOP, StepInfo
-from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.ddpm import DDPMSampler
-from thermogen.samplers.diffusion_base import (
+from thermogen.samplers.diffusion import (
+    DDIMSampler,
+    DDPMSampler,
+    DEISSampler,
+    Denoiser,
     DiffusionSampleOutput,
     DiffusionSampler,
     DiffusionStepOutput,
+    DPMSolverPP2M,
+    DPMSolverPP3M,
+    EulerSampler,
+    HeunSampler,
+    IPNDMSampler,
+    TimeGrid,
+    UniPCSampler,
 )
-from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.energy_base import EnergySampleOutput, EnergySampler, EnergyStepOutput
-from thermogen.samplers.euler import EulerSampler
-from thermogen.samplers.heun import HeunSampler
 from thermogen.samplers.hmc import HMCSampler
 from thermogen.samplers.langevin import SGLDSampler
 from thermogen.samplers.mala import MALASampler
-from thermogen.samplers.unipc import UniPCSampler
 
 __all__ = [
     "STOP",
@@ -30,6 +34,7 @@ __all__ = [
     "DEISSampler",
     "DPMSolverPP2M",
     "DPMSolverPP3M",
+    "Denoiser",
     "DiffusionSampleOutput",
     "DiffusionSampler",
     "DiffusionStepOutput",
@@ -43,5 +48,6 @@ __all__ = [
     "MALASampler",
     "SGLDSampler",
     "StepInfo",
+    "TimeGrid",
     "UniPCSampler",
 ]

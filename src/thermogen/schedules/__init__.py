@@ -7,12 +7,11 @@ Registered names (entry-point group ``thermogen.schedules``):
 * ``improved_cosine`` — Nichol & Dhariwal's cosine betas (:mod:`.improved_cosine`).
 
 The discrete (beta-based) ones share :class:`DiscreteSchedule`; a diffusers
-``scheduler_config.json`` maps onto them with :func:`schedule_from_diffusers_config`.
+``scheduler_config.json`` maps onto them with :func:`thermogen.diffusers_interop.schedule_from_diffusers_config`.
 """
 
 from thermogen.schedules.cosine import CosineSchedule, OffsetCosineSchedule
 from thermogen.schedules.discrete import DiscreteSchedule, rescale_zero_terminal_snr
-from thermogen.schedules.from_diffusers import schedule_from_diffusers_config
 from thermogen.schedules.improved_cosine import ImprovedCosineSchedule
 from thermogen.schedules.linear import LinearSchedule, ScaledLinearSchedule
 
@@ -24,5 +23,4 @@ __all__ = [
     "OffsetCosineSchedule",
     "ScaledLinearSchedule",
     "rescale_zero_terminal_snr",
-    "schedule_from_diffusers_config",
 ]

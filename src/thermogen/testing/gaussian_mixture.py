@@ -187,15 +187,18 @@ class NoisyMixturePredictor(NoisePredictor):
 
     def __init__(self, mixture: GaussianMixture | dict[str, Any], prediction_type: str = "epsilon") -> None:
         super().__init__()
-        if prediction_type not in ("epsilon", "sample", "v"):
-            raise ConfigError(f"prediction_type={prediction_type!r}; expected 'epsilon', 'sample' or 'v'")
         mix = mixture if isinstance(mixture, GaussianMixture) else GaussianMixture.from_dict(mixture)
         self.__dict__["_config"]["mixture"] = mix.to_dict()  # record the mixture itself as JSON
         self.mixture = mix
-        self.prediction_type = prediction_type
+        self.set_prediction_type(prediction_type)
         self.register_buffer("means", mix.means.clone(), persistent=False)
         self.register_buffer("stds", mix.stds.clone(), persistent=False)
         self.register_buffer("weights", mix.weights.clone(), persistent=False)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """``(D,)``: one point of the mixture."""
+        return (self.mixture.dim,)
 
     def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
         x = noisy.reshape(noisy.shape[0], -1).to(torch.float64)

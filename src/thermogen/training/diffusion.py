@@ -88,8 +88,8 @@ class DiffusionTrainer(TrainingLoop):
     """Trains ``pipeline.model`` on ``dataset`` (images (C, H, W) in [0, 1]), writing into ``out_dir``.
 
     ``pipeline.model`` always holds the EMA weights; the raw training weights
-    live in the trainer (and in the checkpoint's trainer state). The pipeline's
-    sampler must read the model's output as ``config.prediction_type``.
+    live in the trainer (and in the checkpoint's trainer state). The model's
+    ``prediction_type`` (its config) must be ``config.prediction_type``, the training target.
     """
 
     config: DiffusionTrainingConfig
@@ -103,12 +103,11 @@ class DiffusionTrainer(TrainingLoop):
         context: ProcessContext | None = None,
     ) -> None:
         super().__init__(dataset, out_dir, config or DiffusionTrainingConfig(), context or ProcessContext())
-        sampler_reads = getattr(pipeline.sampler, "prediction_type", "epsilon")
-        if sampler_reads != self.config.prediction_type:
+        if pipeline.model.prediction_type != self.config.prediction_type:
             raise ValueError(
-                f"the pipeline's sampler reads the model output as prediction_type={sampler_reads!r}, but "
-                f"training uses prediction_type={self.config.prediction_type!r}; build the sampler with "
-                f"prediction_type={self.config.prediction_type!r}"
+                f"the model outputs prediction_type={pipeline.model.prediction_type!r} (its config), but training "
+                f"uses prediction_type={self.config.prediction_type!r}; call "
+                f"model.set_prediction_type({self.config.prediction_type!r}) before training"
             )
         self.pipeline = pipeline
         record_trained_noise_levels(pipeline.model, pipeline.schedule)
@@ -183,7 +182,7 @@ class DiffusionTrainer(TrainingLoop):
         generator = torch.Generator(device="cpu").manual_seed(self.config.seed)
         noise = torch.randn((self.config.sample_images, *self.pipeline.sample_shape()), generator=generator)
         images = self.pipeline(
-            initial_noise=noise, num_inference_steps=self.config.sample_steps, output_type="tensor", progress=False
+            initial_state=noise, num_inference_steps=self.config.sample_steps, output_type="tensor", progress=False
         ).images
         save_grid(images, self.out_dir / "samples" / f"step_{self.step:06d}.png")
 

@@ -27,6 +27,10 @@ class MLPDenoiser(NoisePredictor):
             nn.Linear(size + 1, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, size)
         )
 
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        return (self.in_channels, self.image_size, self.image_size)
+
     def forward(self, noisy: Tensor, noise_level: Tensor) -> Tensor:
         flat = torch.cat([noisy.flatten(1), noise_level.reshape(-1, 1).to(noisy.dtype)], dim=1)
         return self.net(flat).reshape(noisy.shape)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from thermogen.samplers import DiffusionSampler, DiffusionStepOutput
-from thermogen.samplers.diffusion_base import MIN_RATE
+from thermogen.samplers.diffusion.base import MIN_RATE
 
 
 class MidpointSampler(DiffusionSampler):

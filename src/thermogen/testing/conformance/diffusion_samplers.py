@@ -15,14 +15,14 @@ from typing import Any
 import torch
 
 from thermogen.interfaces import NoiseSchedule
-from thermogen.samplers.diffusion_base import DiffusionSampler
+from thermogen.parameterisation import PREDICTION_TYPES, Denoised, denoised_from_output
+from thermogen.samplers.diffusion.base import DiffusionSampler
 from thermogen.testing.conformance.components import claims, rebuilt_from_config, resolve
 from thermogen.testing.conformance.mixture import mixture_mismatches
 from thermogen.testing.conformance.report import CheckResult, passed, require, skipped
 from thermogen.testing.distances import sliced_wasserstein
 from thermogen.testing.gaussian_mixture import GaussianMixture, NoisyMixturePredictor
 
-F64 = torch.float64
 MIXTURE = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])
 """Three well separated modes (>= 8.8 std apart), unequal weights, mean exactly 0 (so an
 epsilon prediction is exact at zero SNR, where E[x_0 | x_1] is the data mean)."""
@@ -40,12 +40,11 @@ def _schedule(schedule: NoiseSchedule | str) -> NoiseSchedule:
 
 def _run(sampler: DiffusionSampler, schedule: NoiseSchedule, steps: int, n: int, seed: int = 0) -> tuple[Any, Any]:
     """Sample from the true marginal at the first time; return (output, the true marginal at the last time)."""
-    times = sampler.timestep_grid(schedule, steps)
-    start, end = (float(schedule.noise_rate(t)) for t in (times[0], times[-1]))
+    grid = sampler.grid(schedule, steps)
     generator = torch.Generator().manual_seed(seed)
-    x_T = MIXTURE.noised(start).sample(n, generator, dtype=torch.float64)
-    model = NoisyMixturePredictor(MIXTURE, prediction_type=sampler.prediction_type)
-    return sampler.sample(model, x_T, steps, schedule, generator=generator, progress=False), MIXTURE.noised(end)
+    x_T = MIXTURE.noised(grid.noise_rates[0]).sample(n, generator, dtype=torch.float64)
+    out = sampler.sample(NoisyMixturePredictor(MIXTURE), x_T, grid, generator=generator)
+    return out, MIXTURE.noised(grid.noise_rates[-1])
 
 
 def _swd(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -92,13 +91,12 @@ _ODE: dict[str, torch.Tensor] = {}
 def _ode_solution() -> tuple[torch.Tensor, torch.Tensor]:
     """x_T (128, 2) and its probability-flow ODE solution on offset_cosine (DPM-Solver++ 3M, 1024 steps: ~1e-7)."""
     if not _ODE:
-        from thermogen.samplers.dpm_solver import DPMSolverPP3M
+        from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP3M
         from thermogen.schedules import OffsetCosineSchedule
 
         x_T = torch.randn(128, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        exact = DPMSolverPP3M(spacing="log_snr").sample(
-            NoisyMixturePredictor(MIXTURE), x_T, 1024, OffsetCosineSchedule(), progress=False
-        )
+        solver = DPMSolverPP3M(spacing="log_snr")
+        exact = solver.sample(NoisyMixturePredictor(MIXTURE), x_T, solver.grid(OffsetCosineSchedule(), 1024))
         _ODE.update(x_T=x_T, exact=exact.sample)
     return _ODE["x_T"], _ODE["exact"]
 
@@ -116,12 +114,9 @@ def check_convergence_order(sampler: Any, order: float | None = None, tolerance:
         s = type(s)(**{**s.config, "spacing": "log_snr"})
     from thermogen.schedules import OffsetCosineSchedule
 
-    model, schedule = NoisyMixturePredictor(MIXTURE, prediction_type=s.prediction_type), OffsetCosineSchedule()
+    model, schedule = NoisyMixturePredictor(MIXTURE), OffsetCosineSchedule()
     x_T, exact = _ode_solution()
-    errors = [
-        float((s.sample(model, x_T, n, schedule, progress=False).sample - exact).pow(2).mean().sqrt())
-        for n in (64, 128)
-    ]
+    errors = [float((s.sample(model, x_T, s.grid(schedule, n)).sample - exact).pow(2).mean().sqrt()) for n in (64, 128)]
     measured = math.log2(errors[0] / errors[1]) if errors[1] > 0 else math.inf
     require(
         abs(measured - stated) < tolerance,
@@ -135,8 +130,8 @@ def check_convergence_order(sampler: Any, order: float | None = None, tolerance:
 def _draw(sampler: DiffusionSampler, x_T: torch.Tensor, generator: Any, steps: int = 10) -> torch.Tensor:
     from thermogen.schedules import OffsetCosineSchedule
 
-    model = NoisyMixturePredictor(MIXTURE, prediction_type=sampler.prediction_type)
-    return sampler.sample(model, x_T, steps, OffsetCosineSchedule(), generator=generator, progress=False).sample
+    grid = sampler.grid(OffsetCosineSchedule(), steps)
+    return sampler.sample(NoisyMixturePredictor(MIXTURE), x_T, grid, generator=generator).sample
 
 
 def check_deterministic_under_generator(sampler: Any) -> CheckResult:
@@ -191,10 +186,9 @@ def check_dtype_kept(sampler: Any) -> CheckResult:
     x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
     from thermogen.schedules import OffsetCosineSchedule
 
-    model = NoisyMixturePredictor(MIXTURE, prediction_type=s.prediction_type)
+    model, grid = NoisyMixturePredictor(MIXTURE), s.grid(OffsetCosineSchedule(), 12)
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
-        gen = torch.Generator().manual_seed(1)
-        out = s.sample(model, x_T.to(dtype), 12, OffsetCosineSchedule(), gen, progress=False)
+        out = s.sample(model, x_T.to(dtype), grid, torch.Generator().manual_seed(1))
         for name in ("sample", "pred_original_sample"):
             value = getattr(out, name)
             require(value.dtype == dtype, "dtype_kept", f"{name} from a {dtype} start", f"dtype {value.dtype}")
@@ -202,36 +196,40 @@ def check_dtype_kept(sampler: Any) -> CheckResult:
     return passed("dtype_kept", "float32/bf16/fp16 finite")
 
 
-def check_finite_at_schedule_ends(sampler: Any, prediction_type: str | None = None) -> CheckResult:
+def check_finite_at_schedule_ends(sampler: Any) -> CheckResult:
     """Steps from t = 1 with zero terminal SNR (signal 0) and to t = 0 (noise 0) are finite, in float16.
 
-    The schedule is ``linear`` rescaled with ``rescale_betas_zero_snr=True``; the whole loop runs too.
-    ``prediction_type`` (default: the sampler's own) is set on the instance for the step tests.
+    The schedule is ``linear`` rescaled with ``rescale_betas_zero_snr=True``; the denoiser turns
+    random network outputs into (x0^, eps^) under each prediction type (at these ends the
+    conversions divide by a floored rate); the whole loop runs too.
     """
+    from thermogen.samplers.diffusion.grid import TimeGrid
     from thermogen.schedules import LinearSchedule
 
     s = _sampler(sampler)
-    if prediction_type is not None:
-        s.prediction_type = prediction_type  # type: ignore[assignment]
     schedule = LinearSchedule(rescale_betas_zero_snr=True)
     x = torch.randn(16, 2, dtype=torch.float16, generator=torch.Generator().manual_seed(0))
-    s.set_timesteps(schedule, 4)
-    for t, t_prev in ((1.0, 0.5), (0.5, 0.0), (1.0, 0.0)):
-        output = torch.randn(16, 2, dtype=torch.float16, generator=torch.Generator().manual_seed(1))
-        step = s.step(output, torch.tensor(t, dtype=F64), torch.tensor(t_prev, dtype=F64), x)
-        finite = bool(step.prev_sample.isfinite().all()) and bool(step.pred_original_sample.isfinite().all())
-        require(
-            finite,
-            "finite_at_schedule_ends",
-            f"step from t = {t} to {t_prev}, zero terminal SNR, {s.prediction_type} prediction, float16",
-            "NaN or inf",
-        )
-        s.reset()
-    model = NoisyMixturePredictor(MIXTURE, prediction_type=s.prediction_type)
-    out = s.sample(model, x.float(), 10, schedule, torch.Generator().manual_seed(2), progress=False)
-    finite = bool(out.sample.isfinite().all())
-    require(finite, "finite_at_schedule_ends", "10-step loop, zero terminal SNR", "NaN or inf")
-    return passed("finite_at_schedule_ends", f"{s.prediction_type} prediction, zero terminal SNR")
+    output = torch.randn(16, 2, dtype=torch.float16, generator=torch.Generator().manual_seed(1))
+    for prediction_type in PREDICTION_TYPES:
+
+        def denoiser(x_t: torch.Tensor, a: float, s_t: float, kind: str = prediction_type) -> Denoised:
+            return denoised_from_output(output, kind, x_t, a, s_t)
+
+        for t, t_prev in ((1.0, 0.5), (0.5, 0.0), (1.0, 0.0)):
+            grid = TimeGrid.from_times(schedule, [t, t_prev])
+            step = s.solve_step(denoiser, grid, 0, x, s.initial_state(grid), torch.Generator().manual_seed(2))
+            finite = bool(step.prev_sample.isfinite().all()) and bool(step.pred_original_sample.isfinite().all())
+            require(
+                finite,
+                "finite_at_schedule_ends",
+                f"step from t = {t} to {t_prev}, zero terminal SNR, {prediction_type} prediction, float16",
+                "NaN or inf",
+            )
+    out = s.sample(NoisyMixturePredictor(MIXTURE), x.float(), s.grid(schedule, 10), torch.Generator().manual_seed(2))
+    require(
+        bool(out.sample.isfinite().all()), "finite_at_schedule_ends", "10-step loop, zero terminal SNR", "NaN or inf"
+    )
+    return passed("finite_at_schedule_ends", "epsilon, sample and v predictions, zero terminal SNR")
 
 
 def check_config_round_trip(sampler: Any) -> CheckResult:
@@ -248,16 +246,14 @@ def check_works_in_pipeline(sampler: Any) -> CheckResult:
 
     s = _sampler(sampler)
     mixture = GaussianMixture([[-0.8] * 4, [0.8] * 4], [0.1, 0.1], [0.7, 0.3])
-    model = NoisyMixturePredictor(mixture, prediction_type=s.prediction_type)
-    model.__dict__["image_size"] = 2  # one 1 x 2 x 2 image is the mixture's 4 dimensions
-    pipe = DiffusionPipeline(model, OffsetCosineSchedule(), s)
+    pipe = DiffusionPipeline(NoisyMixturePredictor(mixture), OffsetCosineSchedule(), s)
 
     def images() -> torch.Tensor:
         gen = torch.Generator().manual_seed(3)
         return pipe(batch_size=400, num_inference_steps=30, generator=gen, output_type="pt", progress=False)[0]
 
     first = images()
-    require(first.shape == (400, 1, 2, 2), "works_in_pipeline", "pipe(batch_size=400)", f"shape {tuple(first.shape)}")
+    require(first.shape == (400, 4), "works_in_pipeline", "pipe(batch_size=400)", f"shape {tuple(first.shape)}")
     require(torch.equal(first, images()), "works_in_pipeline", "two calls with one seed", "images differ")
     share = float((first.reshape(400, -1).mean(1) < 0.5).double().mean())  # identity normalizer: x_0 clipped to [0, 1]
     require(abs(share - 0.7) < 0.1, "works_in_pipeline", "share of images from the 0.7-weight mode", f"{share:.3f}")

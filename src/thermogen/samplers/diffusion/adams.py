@@ -22,7 +22,7 @@ integrates it exactly: ``x~' = x~ + sum_j w_j eps_j`` with
 
 Both are written back without ``x / a``: with ``e = sum_j w_j eps_j / (sigma' - sigma)``
 the step is DDIM's with the noise e, ``x' = a' (x - s e) / a + s' e``. The
-order is lowered as in :mod:`thermogen.samplers.multistep` (warm-up, the step
+order is lowered as in :mod:`thermogen.samplers.diffusion.multistep` (warm-up, the step
 to sigma = 0, ``lower_order_final``). The weights are computed on the host by
 Gauss-Legendre quadrature (3 points for iPNDM's cubics, 24 for DEIS's ``e^u P(u)``), exact to rounding,
 once per grid in :meth:`DiffusionSampler.set_timesteps`.
@@ -32,16 +32,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.samplers.diffusion_base import DiffusionSampler, DiffusionStepOutput, PredictionType, safe_rate
-from thermogen.samplers.multistep import LOWER_ORDER_FINAL_BELOW, grid_position, is_finite, step_order
-from thermogen.samplers.spacing import FinalTime, Spacing
+from thermogen.parameterisation import Denoised, safe_rate
+from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
+from thermogen.samplers.diffusion.grid import TimeGrid
+from thermogen.samplers.diffusion.multistep import LOWER_ORDER_FINAL_BELOW, is_finite, step_order
+from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(24)
 _GAUSS_3 = ((-math.sqrt(0.6), 5.0 / 9.0), (0.0, 8.0 / 9.0), (math.sqrt(0.6), 5.0 / 9.0))
@@ -77,6 +79,13 @@ def adams_weights(sigmas: list[float], sigma_next: float, log: bool) -> list[flo
     return weights
 
 
+class AdamsState(NamedTuple):
+    """One Adams loop's state: the planned weights of every step and the last eps^ estimates (oldest first)."""
+
+    plans: tuple[list[float], ...]
+    history: tuple[Tensor, ...] = ()
+
+
 class AdamsSampler(DiffusionSampler):
     """Base of :class:`IPNDMSampler` and :class:`DEISSampler`: Adams-Bashforth in sigma or log sigma."""
 
@@ -88,46 +97,38 @@ class AdamsSampler(DiffusionSampler):
         self,
         solver_order: int,
         spacing: Spacing,
-        prediction_type: PredictionType,
         lower_order_final: bool,
         final_time: FinalTime,
         steps_offset: int,
         timesteps: Sequence[float] | None,
     ) -> None:
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
+        self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         if isinstance(solver_order, bool) or solver_order not in range(1, self.max_solver_order + 1):
             raise ConfigError(f"solver_order={solver_order!r}; expected an integer in 1..{self.max_solver_order}")
         if not isinstance(lower_order_final, bool):
             raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
         self.solver_order = solver_order
         self.lower_order_final = lower_order_final
-        self._plans: dict[tuple[int, int], list[float]] = {}  # (step index, outputs in the history) -> weights
-        self.reset()
 
-    def reset(self) -> None:
-        self.history: list[tuple[float, Tensor]] = []  # (sigma, eps^), oldest first
+    def initial_state(self, grid: TimeGrid) -> AdamsState:
+        """Plan the weights of every step of ``grid`` (host floats); no estimates yet."""
+        sigmas = [s / a if a > 0.0 else math.inf for a, s in zip(grid.signal_rates, grid.noise_rates)]
+        plans = []
+        for i in range(grid.num_steps):
+            available = min(i + 1, self.solver_order)
+            plans.append(self._plan(grid, i, sigmas[i - available + 1 : i + 1][::-1], sigmas[i + 1]))
+        return AdamsState(tuple(plans))
 
-    def prepare_grid(self) -> None:
-        """Precompute the weights of every step of the grid for a loop run from its first time."""
-        self._plans = {}
-        sigmas = [self.sigma(t) for t in self.host_times]
-        for index in range(len(self.host_times) - 1):
-            available = min(index + 1, self.solver_order)
-            nodes = sigmas[index - available + 1 : index + 1][::-1]
-            self._plans[(index, available)] = self._plan(self.host_times[index + 1], nodes)
-
-    def sigma(self, t: float) -> float:
-        """``sigma = s / a`` at host time ``t`` (inf where the signal rate is 0)."""
-        a, s = self.host_rates(t)
-        return s / a if a > 0.0 else math.inf
-
-    def _plan(self, t_prev: float, nodes: list[float]) -> list[float]:
+    def _plan(self, grid: TimeGrid, i: int, nodes: list[float], sigma_prev: float) -> list[float]:
         """``w_j / (sigma' - sigma)`` for the eps^ at ``nodes`` (latest first); one weight: the 1st-order step."""
-        sigma, sigma_prev = nodes[0], self.sigma(t_prev)
-        _, left = grid_position(self.grid_index, len(self.host_times), t_prev)
-        num_steps = len(self.host_times) - 1
+        sigma = nodes[0]
         order = step_order(
-            self.solver_order, len(nodes), left, num_steps, self.lower_order_final, self.lower_order_final_below
+            self.solver_order,
+            len(nodes),
+            grid.steps_left(i),
+            grid.num_steps,
+            self.lower_order_final,
+            self.lower_order_final_below,
         )
         if sigma_prev == 0.0 or not is_finite(*nodes[:order]) or sigma_prev == sigma:
             return [1.0]  # the step to sigma' = 0, from zero SNR, or of zero length
@@ -135,36 +136,29 @@ class AdamsSampler(DiffusionSampler):
 
     def step(
         self,
-        model_output: Tensor,
-        t: Tensor | float,
-        t_prev: Tensor | float,
+        denoised: Denoised,
+        grid: TimeGrid,
+        i: int,
         sample: Tensor,
-        generator: torch.Generator | None = None,
+        state: AdamsState | None = None,
+        generator: GeneratorLike = None,
     ) -> DiffusionStepOutput:
-        """One Adams-Bashforth step from ``t`` to ``t_prev`` (host times); remembers eps^ for the next steps.
+        """One Adams-Bashforth step from ``times[i]`` to ``times[i + 1]``; the new state remembers eps^.
 
-        The weights come from the plan made by :meth:`set_timesteps` (tensor
-        algebra only per step); a step off the grid, or of a loop that did not
-        start at the grid's first time, computes them on the spot.
+        ``x' = a' (x - s e) / a + s' e`` with ``e = sum_j w_j eps_j``, the weights planned by :meth:`initial_state`.
         """
-        a, s = self.host_rates(t)
-        a_prev, s_prev = self.host_rates(t_prev)
-        x0, eps = self.predict_x0_and_eps(model_output, t, sample)
-        self.history = [*self.history, (s / a if a > 0.0 else math.inf, eps)][-self.solver_order :]
-        step_index, _ = grid_position(self.grid_index, len(self.host_times), float(t_prev))
-        weights = self._plans.get((step_index, len(self.history))) if step_index >= 0 else None
-        if weights is None or self.host_times[step_index] != float(t):
-            weights = self._plan(float(t_prev), [sigma_j for sigma_j, _ in self.history[::-1]])
+        state = self.initial_state(grid) if state is None else state
+        (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
+        history = (*state.history, denoised.eps)[-self.solver_order :]
+        weights = state.plans[i]
+        next_state = AdamsState(state.plans, history)
         if len(weights) == 1:
-            return DiffusionStepOutput(
-                prev_sample=torch.mul(x0, a_prev).add_(eps, alpha=s_prev), pred_original_sample=x0
-            )
-        # x' = a' (x - s e) / a + s' e with e = sum_j weights_j eps_j
+            prev_sample = a_prev * denoised.x0 + s_prev * denoised.eps
+            return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=denoised.x0, state=next_state)
+        e = sum((w * eps_j for w, eps_j in zip(weights, history[::-1])), torch.zeros_like(sample))
         c_x = a_prev / safe_rate(a, sample.dtype)
-        prev_sample = torch.mul(sample, c_x)
-        for weight, (_, eps_j) in zip(weights, self.history[::-1]):
-            prev_sample.add_(eps_j, alpha=weight * (s_prev - s * c_x))
-        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        prev_sample = c_x * (sample - s * e) + s_prev * e
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=denoised.x0, state=next_state)
 
 
 class IPNDMSampler(AdamsSampler):
@@ -173,7 +167,6 @@ class IPNDMSampler(AdamsSampler):
     Args:
         solver_order: the highest order, 1..4 (4 is the published iPNDM).
         spacing: the time grid; ``karras`` (rho = 7) is the published choice.
-        prediction_type: "epsilon", "sample" (x_0) or "v".
         lower_order_final: below 15 steps, the last steps count down to 1st order.
         final_time: "zero" or "first_step".
         steps_offset: added to ``leading`` integer timesteps.
@@ -191,13 +184,12 @@ class IPNDMSampler(AdamsSampler):
         self,
         solver_order: int = 4,
         spacing: Spacing = "karras",
-        prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(solver_order, spacing, prediction_type, lower_order_final, final_time, steps_offset, timesteps)
+        super().__init__(solver_order, spacing, lower_order_final, final_time, steps_offset, timesteps)
 
 
 class DEISSampler(AdamsSampler):
@@ -206,7 +198,6 @@ class DEISSampler(AdamsSampler):
     Args:
         solver_order: the highest order, 1..3.
         spacing: the time grid.
-        prediction_type: "epsilon", "sample" (x_0) or "v".
         lower_order_final: below 15 steps, the last steps count down to 1st order (as diffusers).
         final_time: "zero" or "first_step" (diffusers' DEIS ends at the first training step).
         steps_offset: added to ``leading`` integer timesteps.
@@ -223,10 +214,9 @@ class DEISSampler(AdamsSampler):
         self,
         solver_order: int = 3,
         spacing: Spacing = "log_snr",
-        prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
-        super().__init__(solver_order, spacing, prediction_type, lower_order_final, final_time, steps_offset, timesteps)
+        super().__init__(solver_order, spacing, lower_order_final, final_time, steps_offset, timesteps)

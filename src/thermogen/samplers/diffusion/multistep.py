@@ -17,7 +17,6 @@ k steps. Three things lower the order of a step, all decided on the host:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 LOWER_ORDER_FINAL_BELOW = 15
 """With ``lower_order_final``, grids of fewer steps than this lower the order of the last steps (as diffusers)."""
@@ -45,19 +44,6 @@ def step_order(
     if lower_order_final and num_steps < below:
         order = min(order, steps_left)
     return max(order, 1)
-
-
-def grid_position(grid_index: Mapping[float, int], num_points: int, t_prev: float) -> tuple[int, int]:
-    """``(step index, steps left)`` of the step that ends at ``t_prev`` on a grid of ``num_points`` times.
-
-    Steps left counts this step (1 on the last). ``grid_index`` maps each time of
-    the grid of :meth:`DiffusionSampler.set_timesteps` to its position; a time not
-    on it (a custom loop) gives ``(-1, num_points)``: far from the end.
-    """
-    index = grid_index.get(t_prev, 0)
-    if index == 0:
-        return -1, num_points
-    return index - 1, num_points - index
 
 
 def is_finite(*values: float) -> bool:

@@ -22,16 +22,13 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.samplers.diffusion_base import (
-    DiffusionSampler,
-    DiffusionStepOutput,
-    PredictionType,
-)
-from thermogen.samplers.spacing import FinalTime, Spacing
+from thermogen.parameterisation import Denoised
+from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
+from thermogen.samplers.diffusion.grid import TimeGrid
+from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
 
 
 def ancestral_sigmas(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> tuple[float, float]:
@@ -50,8 +47,7 @@ class EulerSampler(DiffusionSampler):
     Args:
         eta: ancestral noise in [0, 1]: 0 = the deterministic ODE, 1 = k-diffusion's Euler ancestral.
         spacing: the time grid; ``karras`` (rho = 7) is EDM's.
-        prediction_type: "epsilon", "sample" (x_0) or "v".
-        final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
+        final_time: "zero" or "first_step", see :mod:`thermogen.samplers.diffusion.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
@@ -63,30 +59,28 @@ class EulerSampler(DiffusionSampler):
         self,
         eta: float = 0.0,
         spacing: Spacing = "karras",
-        prediction_type: PredictionType = "epsilon",
         final_time: FinalTime = "zero",
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
             raise ConfigError(f"eta={eta!r}; expected a number in [0, 1]")
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
+        self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         self.eta = float(eta)
 
     def step(
         self,
-        model_output: Tensor,
-        t: Tensor | float,
-        t_prev: Tensor | float,
+        denoised: Denoised,
+        grid: TimeGrid,
+        i: int,
         sample: Tensor,
-        generator: torch.Generator | None = None,
+        state: Any = None,
+        generator: GeneratorLike = None,
     ) -> DiffusionStepOutput:
-        """One Euler step from ``t`` to ``t_prev`` (host times): ``x' = a' (x0^ + sigma_down eps^ + sigma_up z)``."""
-        a, s = self.host_rates(t)
-        a_prev, s_prev = self.host_rates(t_prev)
-        x0, eps = self.predict_x0_and_eps(model_output, t, sample)
+        """One Euler step from ``times[i]`` to ``times[i + 1]``: ``x' = a' (x0^ + sigma_down eps^ + sigma_up z)``."""
+        (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
         sigma_down, sigma_up = ancestral_sigmas(self.eta, a, s, a_prev, s_prev)
-        prev_sample = torch.mul(x0, a_prev).add_(eps, alpha=a_prev * sigma_down)
+        prev_sample = a_prev * (denoised.x0 + sigma_down * denoised.eps)
         if sigma_up > 0.0:
-            prev_sample.add_(self.randn_like(sample, generator), alpha=a_prev * sigma_up)
-        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=x0)
+            prev_sample = prev_sample + (a_prev * sigma_up) * self.randn_like(sample, generator)
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=denoised.x0)

@@ -31,17 +31,14 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.samplers.diffusion_base import (
-    DiffusionSampler,
-    DiffusionStepOutput,
-    PredictionType,
-)
-from thermogen.samplers.spacing import FinalTime, Spacing
-from thermogen.samplers.thresholding import check_x0_options, process_x0
+from thermogen.parameterisation import Denoised
+from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
+from thermogen.samplers.diffusion.grid import TimeGrid
+from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
+from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
 
 
 def ddim_sigma(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> float:
@@ -56,11 +53,10 @@ class DDIMSampler(DiffusionSampler):
 
     Args:
         eta: stochasticity in [0, inf): 0 = DDIM (deterministic), 1 = DDPM's posterior noise.
-        spacing: the time grid, see :mod:`thermogen.samplers.spacing`.
-        prediction_type: what the model predicts: "epsilon", "sample" (x_0) or "v".
+        spacing: the time grid, see :mod:`thermogen.samplers.diffusion.spacing`.
         clip_sample: clamp x0^ to [-clip_sample, clip_sample] (None: no clipping).
         dynamic_threshold: Imagen's dynamic thresholding quantile (None: off), see
-            :mod:`thermogen.samplers.thresholding`.
+            :mod:`thermogen.samplers.diffusion.thresholding`.
         sample_max_value: cap of the dynamic threshold (None: uncapped).
         final_time: "zero" (t = 0) or "first_step" (t = 1/T, diffusers' ``set_alpha_to_one=False``).
         steps_offset: added to ``leading`` integer timesteps (diffusers' ``steps_offset``).
@@ -74,7 +70,6 @@ class DDIMSampler(DiffusionSampler):
         self,
         eta: float = 0.0,
         spacing: Spacing = "leading",
-        prediction_type: PredictionType = "epsilon",
         clip_sample: float | None = None,
         dynamic_threshold: float | None = None,
         sample_max_value: float | None = None,
@@ -84,7 +79,7 @@ class DDIMSampler(DiffusionSampler):
     ) -> None:
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not (math.isfinite(eta) and eta >= 0):
             raise ConfigError(f"eta={eta!r}; expected a finite number >= 0")
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
+        self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         self.eta = float(eta)
         self.clip_sample = clip_sample
@@ -93,20 +88,18 @@ class DDIMSampler(DiffusionSampler):
 
     def step(
         self,
-        model_output: Tensor,
-        t: Tensor | float,
-        t_prev: Tensor | float,
+        denoised: Denoised,
+        grid: TimeGrid,
+        i: int,
         sample: Tensor,
-        generator: torch.Generator | None = None,
+        state: Any = None,
+        generator: GeneratorLike = None,
     ) -> DiffusionStepOutput:
-        """One DDIM step from ``t`` to ``t_prev`` (host times); returns x_{t'} and x0^."""
-        a, s = self.host_rates(t)
-        a_prev, s_prev = self.host_rates(t_prev)
-        x0, eps = self.predict_x0_and_eps(model_output, t, sample)
-        x0 = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        """One DDIM step (eq. 12) from ``times[i]`` to ``times[i + 1]``; returns x_{t'} and x0^."""
+        (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
+        x0 = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
         sigma = ddim_sigma(self.eta, a, s, a_prev, s_prev)
-        direction = math.sqrt(max(0.0, s_prev**2 - sigma**2))
-        prev_sample = torch.mul(x0, a_prev).add_(eps, alpha=direction)
+        prev_sample = a_prev * x0 + math.sqrt(max(0.0, s_prev**2 - sigma**2)) * denoised.eps
         if sigma > 0.0:
-            prev_sample.add_(self.randn_like(sample, generator), alpha=sigma)
+            prev_sample = prev_sample + sigma * self.randn_like(sample, generator)
         return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=x0)

@@ -14,7 +14,7 @@ images; the last sample itself where the grid ends at sigma = 0) on the grid fro
 ``x_T`` (one batch of a few hundred draws, the same at every evaluation of D)
 and ``x_0^ref`` a fine-grid solution from the same noise (:func:`reference_solution`).
 The fit starts from the best fixed spacing of the sampler at N steps (each
-spacing of :mod:`thermogen.samplers.spacing` is tried once). The times are
+spacing of :mod:`thermogen.samplers.diffusion.spacing` is tried once). The times are
 moved in the half log-SNR ``lambda = log(a / s)``, where grids are close to
 even, by coordinate descent: each time in turn tries a step of ``+-delta``
 in lambda, kept only if D falls and the grid stays strictly decreasing in time
@@ -35,11 +35,11 @@ import torch
 from torch import Tensor
 
 from thermogen.interfaces import NoisePredictor, NoiseSchedule
-from thermogen.samplers.diffusion_base import DiffusionSampler
-from thermogen.samplers.dpm_solver import DPMSolverPP3M
-from thermogen.samplers.spacing import SPACINGS, timestep_grid
+from thermogen.samplers.diffusion.base import Denoiser, DiffusionSampler
+from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP3M
+from thermogen.samplers.diffusion.spacing import SPACINGS, timestep_grid
 
-ModelFn = NoisePredictor | torch.nn.Module
+ModelFn = NoisePredictor | Denoiser
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def reference_solution(model: ModelFn, schedule: NoiseSchedule, x_T: Tensor, ste
     DPM-Solver++(3M), ``steps`` steps even in log-SNR.
     """
     sampler = DPMSolverPP3M(spacing="log_snr", lower_order_final=True)
-    return sampler.sample(model, x_T, steps, schedule, progress=False).pred_original_sample
+    return sampler.sample(model, x_T, sampler.grid(schedule, steps)).pred_original_sample
 
 
 @torch.inference_mode()
@@ -95,7 +95,7 @@ def grid_distance(
     ``reference``, which is then the embedding of the reference solutions.
     """
     sampler = with_timesteps(sampler, timesteps)
-    out = sampler.sample(model, x_T, len(timesteps), schedule, progress=False).pred_original_sample
+    out = sampler.sample(model, x_T, sampler.grid(schedule, len(timesteps))).pred_original_sample
     if embed is not None:
         out = embed(out)
     return float((out - reference).flatten(1).double().norm(dim=1).mean())
@@ -116,7 +116,7 @@ def fit_timesteps(
     """Fit the ``nfe`` visited times of ``sampler`` to ``reference`` (see the module docstring).
 
     Args:
-        model: the noise predictor (anything :meth:`DiffusionSampler.sample` accepts).
+        model: the noise predictor, or any denoiser (anything :meth:`DiffusionSampler.sample` accepts).
         schedule: its noise schedule.
         sampler: a sampler with one model evaluation per step (its spacing is not used: the
             fit starts from the best fixed spacing; its ``final_time`` is kept).
@@ -129,7 +129,7 @@ def fit_timesteps(
         embed: measure D between ``embed(x_0)`` and ``embed(reference)`` (e.g. a classifier's
             features) instead of between the samples themselves.
     """
-    if sampler.model_evaluations_per_step != 1:
+    if sampler.evaluations_per_step != 1:
         raise ValueError(f"{type(sampler).__name__} makes several model evaluations per step; fit a one-step sampler")
     if not isinstance(nfe, int) or isinstance(nfe, bool) or nfe < 1:
         raise ValueError(f"nfe={nfe!r}; expected a positive integer")

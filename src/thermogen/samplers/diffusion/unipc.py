@@ -41,11 +41,13 @@ import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.samplers.diffusion_base import DiffusionSampler, DiffusionStepOutput, PredictionType
-from thermogen.samplers.dpm_solver import half_log_snr
-from thermogen.samplers.multistep import grid_position, is_finite, step_order
-from thermogen.samplers.spacing import FinalTime, Spacing
-from thermogen.samplers.thresholding import check_x0_options, process_x0
+from thermogen.parameterisation import Denoised
+from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
+from thermogen.samplers.diffusion.dpm_solver import half_log_snr
+from thermogen.samplers.diffusion.grid import TimeGrid
+from thermogen.samplers.diffusion.multistep import is_finite, step_order
+from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
+from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
 
 Variant = Literal["bh1", "bh2"]
 
@@ -117,12 +119,9 @@ def unipc_coefficients(
     return s_ratio, [c_m0, *c_earlier], c_new
 
 
-def combine(x: Tensor, c_x: float, terms: list[Tensor], weights: list[float]) -> Tensor:
+def combine(x: Tensor, c_x: float, terms: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
     """``c_x x + sum_i weights_i terms_i`` (a new tensor)."""
-    out = torch.mul(x, c_x)
-    for weight, term in zip(weights, terms):
-        out.add_(term, alpha=weight)
-    return out
+    return c_x * x + sum((weight * term for weight, term in zip(weights, terms)), torch.zeros_like(x))
 
 
 class _Plan(NamedTuple):
@@ -134,6 +133,17 @@ class _Plan(NamedTuple):
     correct: tuple[float, list[float], float] | None
 
 
+class UniPCState(NamedTuple):
+    """One UniPC loop's state: the planned steps, the latest estimates and the correction still to apply."""
+
+    plans: tuple[_Plan, ...]
+    """Host coefficients of every step of the grid, planned once by :meth:`UniPCSampler.initial_state`."""
+    history: tuple[tuple[float, Tensor], ...] = ()
+    """``(lambda, x0^)`` of the last ``solver_order`` steps, oldest first."""
+    pending: tuple[Tensor, list[Tensor], tuple[float, list[float], float]] | None = None
+    """(x before the last step, the x0^ it used (latest first), the corrector's coefficients), or None."""
+
+
 class UniPCSampler(DiffusionSampler):
     """UniPC (Zhao et al. 2023): multistep predictor UniP-k with the corrector UniC, data prediction.
 
@@ -141,8 +151,7 @@ class UniPCSampler(DiffusionSampler):
         solver_order: k in 1..3.
         variant: ``"bh1"`` (B(h) = -h, the paper's choice for unconditional sampling at few steps)
             or ``"bh2"`` (B(h) = e^{-h} - 1).
-        spacing: the time grid, see :mod:`thermogen.samplers.spacing`.
-        prediction_type: "epsilon", "sample" (x_0) or "v".
+        spacing: the time grid, see :mod:`thermogen.samplers.diffusion.spacing`.
         lower_order_final: lower the order of the last steps (the last step is 1st order).
         disable_corrector: indices of steps whose result is not corrected (diffusers' option).
         clip_sample: clamp each x0^ to [-clip_sample, clip_sample] (None: off).
@@ -163,7 +172,6 @@ class UniPCSampler(DiffusionSampler):
         solver_order: int = 3,
         variant: Variant = "bh2",
         spacing: Spacing = "log_snr",
-        prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         disable_corrector: tuple[int, ...] = (),
         clip_sample: float | None = None,
@@ -173,7 +181,7 @@ class UniPCSampler(DiffusionSampler):
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
+        self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if isinstance(solver_order, bool) or solver_order not in (1, 2, 3):
             raise ConfigError(f"solver_order={solver_order!r}; expected 1, 2 or 3")
@@ -190,32 +198,23 @@ class UniPCSampler(DiffusionSampler):
         self.clip_sample = clip_sample
         self.dynamic_threshold = dynamic_threshold
         self.sample_max_value = sample_max_value
-        self._plans: dict[tuple[int, int], _Plan] = {}  # (step index, outputs in the history) -> plan
-        self.reset()
 
-    def reset(self) -> None:
-        self.history: list[tuple[float, Tensor]] = []  # (lambda, x0^), oldest first
-        self.pending: tuple[Tensor, list[Tensor], tuple[float, list[float], float]] | None = None
-        # (x before the last step, the x0^ it used (latest first), the corrector's coefficients)
+    def initial_state(self, grid: TimeGrid) -> UniPCState:
+        """Plan the coefficients of every step of ``grid`` (host floats); no estimates yet."""
+        lams = [half_log_snr(a, s) for a, s in zip(grid.signal_rates, grid.noise_rates)]
+        plans = []
+        for i in range(grid.num_steps):
+            available = min(i + 1, self.solver_order)
+            plans.append(self._plan(grid, i, lams[i - available + 1 : i + 1][::-1]))
+        return UniPCState(tuple(plans))
 
-    def prepare_grid(self) -> None:
-        """Precompute the plan of every step of the grid for a loop run from its first time."""
-        self._plans = {}
-        lams = [half_log_snr(*self.host_rates(t)) for t in self.host_times]
-        for index in range(len(self.host_times) - 1):
-            available = min(index + 1, self.solver_order)
-            history_lams = lams[index - available + 1 : index + 1][::-1]
-            t, t_prev = self.host_times[index], self.host_times[index + 1]
-            self._plans[(index, available)] = self._plan(t, t_prev, history_lams)
-
-    def _plan(self, t: float, t_prev: float, history_lams: list[float]) -> _Plan:
-        """The step from ``t`` to ``t_prev`` with x0^ at ``history_lams`` (latest first, lambda(t) the first)."""
-        s = self.host_rates(t)[1]
-        a_prev, s_prev = self.host_rates(t_prev)
-        step_index, left = grid_position(self.grid_index, len(self.host_times), t_prev)
+    def _plan(self, grid: TimeGrid, i: int, history_lams: list[float]) -> _Plan:
+        """Step ``i`` with x0^ at ``history_lams`` (latest first, lambda(times[i]) the first)."""
+        s = grid.noise_rates[i]
+        a_prev, s_prev = grid.rates(i + 1)
         lam, lam_prev = history_lams[0], half_log_snr(a_prev, s_prev)
-        num_steps = len(self.host_times) - 1
-        order = step_order(self.solver_order, len(history_lams), left, num_steps, self.lower_order_final, math.inf)
+        left = grid.steps_left(i)
+        order = step_order(self.solver_order, len(history_lams), left, grid.num_steps, self.lower_order_final, math.inf)
         if s_prev == 0.0 or not is_finite(*history_lams[:order]):
             order = 1  # the step to sigma' = 0, or across a zero-SNR start
         if lam_prev == lam:  # zero-length step (final_time="first_step" after linspace/leading)
@@ -226,41 +225,37 @@ class UniPCSampler(DiffusionSampler):
         ratios = [(lam_i - lam) / h for lam_i in history_lams[1:order]]
         c_x, c_m, _ = unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, corrector=False)
         correct = None
-        if left > 1 and step_index not in self.disable_corrector and is_finite(lam, lam_prev):
+        if left > 1 and i not in self.disable_corrector and is_finite(lam, lam_prev):
             correct = unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, corrector=True)
         return _Plan("predict", c_x, c_m, correct)
 
     def step(
         self,
-        model_output: Tensor,
-        t: Tensor | float,
-        t_prev: Tensor | float,
+        denoised: Denoised,
+        grid: TimeGrid,
+        i: int,
         sample: Tensor,
-        generator: torch.Generator | None = None,
+        state: UniPCState | None = None,
+        generator: GeneratorLike = None,
     ) -> DiffusionStepOutput:
-        """Correct ``sample`` (the last prediction) with the new output, then predict at ``t_prev`` (host times).
+        """Correct ``sample`` (the last prediction) with the new estimate (UniC), then predict ``times[i + 1]`` (UniP).
 
-        The coefficients come from the plan made by :meth:`set_timesteps`, so a
-        step is tensor algebra only; a step off the grid or after a loop that did
-        not start at its first time plans on the spot.
+        The coefficients come from the plan of :meth:`initial_state`, so a step is tensor algebra only.
         """
-        a, s = self.host_rates(t)
-        x0, _ = self.predict_x0_and_eps(model_output, t, sample)
-        m_new = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
-        if self.pending is not None:
-            last_sample, terms, (c_x, c_m, c_new) = self.pending
-            sample = combine(last_sample, c_x, terms, c_m).add_(m_new, alpha=c_new)
-        self.history = [*self.history, (half_log_snr(a, s), m_new)][-self.solver_order :]
-        step_index, _ = grid_position(self.grid_index, len(self.host_times), float(t_prev))
-        plan = self._plans.get((step_index, len(self.history))) if step_index >= 0 else None
-        if plan is None or self.host_times[step_index] != float(t):
-            plan = self._plan(float(t), float(t_prev), [lam_i for lam_i, _ in self.history[::-1]])
-        terms = [m for _, m in self.history[::-1]][: len(plan.c_m)]
+        state = self.initial_state(grid) if state is None else state
+        m_new = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        if state.pending is not None:
+            last_sample, terms, (c_x, c_m, c_new) = state.pending
+            sample = combine(last_sample, c_x, terms, c_m) + c_new * m_new
+        history = (*state.history, (half_log_snr(*grid.rates(i)), m_new))[-self.solver_order :]
+        plan = state.plans[i]
+        terms = [m for _, m in history[::-1]][: len(plan.c_m)]
         if plan.kind == "stay":
             prev_sample = sample
         elif plan.kind == "x0":
             prev_sample = m_new
         else:
             prev_sample = combine(sample, plan.c_x, terms, plan.c_m)
-        self.pending = (sample, terms, plan.correct) if plan.correct is not None else None
-        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m_new)
+        pending = (sample, terms, plan.correct) if plan.correct is not None else None
+        next_state = UniPCState(state.plans, history, pending)
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m_new, state=next_state)

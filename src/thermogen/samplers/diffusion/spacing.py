@@ -38,7 +38,7 @@ x_T mismatch ~ mean / sigma_max). Where the final time has sigma > 0 (the book's
 goes to sigma = 0, as k-diffusion's ``get_sigmas_karras(...)`` + ``[0]``.
 
 ``custom``: the visited times are given (a sampler's ``timesteps`` argument,
-stored in its config; e.g. a grid fitted by :mod:`thermogen.samplers.tuning`):
+stored in its config; e.g. a grid fitted by :mod:`thermogen.samplers.diffusion.tuning`):
 ``num_steps`` of them in (0, 1], strictly decreasing, then the final time.
 
 A continuous schedule (no ``num_train_timesteps``) has no integer grid: there

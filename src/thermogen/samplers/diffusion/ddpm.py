@@ -20,18 +20,14 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.samplers.diffusion_base import (
-    MIN_RATE,
-    DiffusionSampler,
-    DiffusionStepOutput,
-    PredictionType,
-)
-from thermogen.samplers.spacing import FinalTime, Spacing
-from thermogen.samplers.thresholding import check_x0_options, process_x0
+from thermogen.parameterisation import MIN_RATE, Denoised
+from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
+from thermogen.samplers.diffusion.grid import TimeGrid
+from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
+from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
 
 VarianceType = Literal["fixed_small", "fixed_large"]
 
@@ -42,12 +38,11 @@ class DDPMSampler(DiffusionSampler):
     Args:
         spacing: the time grid (diffusers' DDPM default is ``leading``; with
             ``num_steps = T`` every spacing visits every training step).
-        prediction_type: "epsilon", "sample" (x_0) or "v".
         variance_type: "fixed_small" (posterior variance) or "fixed_large" (beta_{t|t'}).
         clip_sample: clamp x0^ to [-clip_sample, clip_sample] (None: no clipping).
         dynamic_threshold: Imagen's dynamic thresholding quantile (None: off).
         sample_max_value: cap of the dynamic threshold (None: uncapped).
-        final_time: "zero" or "first_step" (t = 1/T), see :mod:`thermogen.samplers.spacing`.
+        final_time: "zero" or "first_step" (t = 1/T), see :mod:`thermogen.samplers.diffusion.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
@@ -58,7 +53,6 @@ class DDPMSampler(DiffusionSampler):
     def __init__(
         self,
         spacing: Spacing = "leading",
-        prediction_type: PredictionType = "epsilon",
         variance_type: VarianceType = "fixed_small",
         clip_sample: float | None = None,
         dynamic_threshold: float | None = None,
@@ -67,7 +61,7 @@ class DDPMSampler(DiffusionSampler):
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
+        self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if variance_type not in ("fixed_small", "fixed_large"):
             raise ConfigError(f"variance_type={variance_type!r}; expected 'fixed_small' or 'fixed_large'")
@@ -78,24 +72,23 @@ class DDPMSampler(DiffusionSampler):
 
     def step(
         self,
-        model_output: Tensor,
-        t: Tensor | float,
-        t_prev: Tensor | float,
+        denoised: Denoised,
+        grid: TimeGrid,
+        i: int,
         sample: Tensor,
-        generator: torch.Generator | None = None,
+        state: Any = None,
+        generator: GeneratorLike = None,
     ) -> DiffusionStepOutput:
-        """Sample x_{t'} ~ q(x_{t'} | x_t, x0^) from ``t`` to ``t_prev`` (host times)."""
-        a, s = self.host_rates(t)
-        a_prev, s_prev = self.host_rates(t_prev)
-        x0, _ = self.predict_x0_and_eps(model_output, t, sample)
-        x0 = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        """Sample x_{t'} ~ q(x_{t'} | x_t, x0^) from ``times[i]`` to ``times[i + 1]``."""
+        (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
+        x0 = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
         alpha = a / max(a_prev, MIN_RATE)  # alpha_{t|t'}; a_{t'} > 0 because t' < t <= 1
         beta = max(0.0, 1.0 - alpha**2)  # beta_{t|t'}
         s2 = max(s, MIN_RATE) ** 2  # s_t > 0 because t > t' >= 0
         variance = s_prev**2 / s2 * beta  # fixed_small: the posterior variance
         if self.variance_type == "fixed_large":  # no noise on the step to clean data (DDPM's z = 0 at the end)
             variance = beta if s_prev > 0.0 else 0.0
-        mean = torch.mul(x0, a_prev * beta / s2).add_(sample, alpha=alpha * s_prev**2 / s2)
+        mean = (a_prev * beta / s2) * x0 + (alpha * s_prev**2 / s2) * sample
         if variance > 0.0:
-            mean.add_(self.randn_like(sample, generator), alpha=math.sqrt(variance))
+            mean = mean + math.sqrt(variance) * self.randn_like(sample, generator)
         return DiffusionStepOutput(prev_sample=mean, pred_original_sample=x0)

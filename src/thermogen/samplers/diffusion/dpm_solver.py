@@ -44,20 +44,18 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import torch
 from torch import Tensor
 
 from thermogen.errors import ConfigError
-from thermogen.samplers.diffusion_base import (
-    DiffusionSampler,
-    DiffusionStepOutput,
-    PredictionType,
-)
-from thermogen.samplers.spacing import FinalTime, Spacing
-from thermogen.samplers.thresholding import check_x0_options, process_x0
+from thermogen.parameterisation import Denoised
+from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
+from thermogen.samplers.diffusion.grid import TimeGrid
+from thermogen.samplers.diffusion.multistep import step_order
+from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
+from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
 
-LOWER_ORDER_FINAL_BELOW = 15
-"""With ``lower_order_final``, grids of fewer steps than this lower the order of the last steps (as diffusers)."""
+History = tuple[tuple[float, Tensor], ...]
+"""The last x_0 estimates of a loop with their lambdas, oldest first (at most ``solver_order - 1``)."""
 
 
 def half_log_snr(a: float, s: float) -> float:
@@ -74,12 +72,11 @@ class DPMSolverPP2M(DiffusionSampler):
 
     Args:
         spacing: the time grid; ``log_snr`` is the paper's "uniform lambda".
-        prediction_type: "epsilon", "sample" (x_0) or "v".
         lower_order_final: with fewer than 15 steps, lower the order of the last steps.
         clip_sample: clamp each x0^ to [-clip_sample, clip_sample] (None: off).
         dynamic_threshold: Imagen's dynamic thresholding quantile for each x0^ (None: off).
         sample_max_value: cap of the dynamic threshold (None: uncapped).
-        final_time: "zero" or "first_step", see :mod:`thermogen.samplers.spacing`.
+        final_time: "zero" or "first_step", see :mod:`thermogen.samplers.diffusion.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
     """
@@ -92,7 +89,6 @@ class DPMSolverPP2M(DiffusionSampler):
     def __init__(
         self,
         spacing: Spacing = "log_snr",
-        prediction_type: PredictionType = "epsilon",
         lower_order_final: bool = True,
         clip_sample: float | None = None,
         dynamic_threshold: float | None = None,
@@ -101,7 +97,7 @@ class DPMSolverPP2M(DiffusionSampler):
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
-        self.set_grid_options(spacing, final_time, steps_offset, prediction_type, timesteps)
+        self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if not isinstance(lower_order_final, bool):
             raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
@@ -109,70 +105,65 @@ class DPMSolverPP2M(DiffusionSampler):
         self.clip_sample = clip_sample
         self.dynamic_threshold = dynamic_threshold
         self.sample_max_value = sample_max_value
-        self.history: list[tuple[float, Tensor]] = []  # (lambda, x0^), oldest first
 
-    def reset(self) -> None:
-        self.history = []
+    def initial_state(self, grid: TimeGrid) -> History:
+        """No estimates yet: the history of ``(lambda, x0^)`` pairs, oldest first, starts empty."""
+        return ()
 
-    def order_for(self, lam: float, lam_prev: float, t_prev: float) -> int:
-        """The order of the step from lambda to lambda_prev (host floats only)."""
-        order = min(self.solver_order, 1 + len(self.history))
+    def order_for(self, history: History, lam: float, lam_prev: float, grid: TimeGrid, i: int) -> int:
+        """The order of step ``i`` from lambda to lambda_prev (host floats only)."""
         if not math.isfinite(lam_prev - lam):
             return 1
-        if order >= 2 and not math.isfinite(lam - self.history[-1][0]):
+        order = step_order(
+            self.solver_order, 1 + len(history), grid.steps_left(i), grid.num_steps, self.lower_order_final
+        )
+        if order >= 2 and not math.isfinite(lam - history[-1][0]):
             return 1
-        if order >= 3 and not math.isfinite(self.history[-1][0] - self.history[-2][0]):
-            order = 2
-        num_steps = len(self.host_times) - 1
-        if self.lower_order_final and 0 < num_steps < LOWER_ORDER_FINAL_BELOW:
-            if t_prev == self.host_times[-1]:
-                return 1
-            if t_prev == self.host_times[-2]:
-                order = min(order, 2)
+        if order >= 3 and not math.isfinite(history[-1][0] - history[-2][0]):
+            return 2
         return order
 
     def step(
         self,
-        model_output: Tensor,
-        t: Tensor | float,
-        t_prev: Tensor | float,
+        denoised: Denoised,
+        grid: TimeGrid,
+        i: int,
         sample: Tensor,
-        generator: torch.Generator | None = None,
+        state: History = (),
+        generator: GeneratorLike = None,
     ) -> DiffusionStepOutput:
-        """One multistep update from ``t`` to ``t_prev`` (host times); remembers x0^ for the next steps."""
-        a, s = self.host_rates(t)
-        a_prev, s_prev = self.host_rates(t_prev)
-        x0, _ = self.predict_x0_and_eps(model_output, t, sample)
-        m0 = process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        """One multistep update from ``times[i]`` to ``times[i + 1]``; the new state remembers x0^."""
+        (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
+        m0 = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
         lam, lam_prev = half_log_snr(a, s), half_log_snr(a_prev, s_prev)
         h = lam_prev - lam
         if h == 0.0:  # zero-length step (final_time="first_step" after linspace/leading)
             prev_sample = sample
         else:
-            order = self.order_for(lam, lam_prev, float(t_prev))
-            prev_sample = torch.mul(sample, s_prev / s).add_(self.x0_integral(order, m0, lam, h), alpha=a_prev)
-        self.history = [*self.history, (lam, m0)][-(self.solver_order - 1) :]
-        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m0)
+            order = self.order_for(state, lam, lam_prev, grid, i)
+            prev_sample = (s_prev / s) * sample + a_prev * self.x0_integral(order, m0, lam, h, state)
+        history = (*state, (lam, m0))[-(self.solver_order - 1) :]
+        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m0, state=history)
 
-    def x0_integral(self, order: int, m0: Tensor, lam: float, h: float) -> Tensor:
+    def x0_integral(self, order: int, m0: Tensor, lam: float, h: float, history: History) -> Tensor:
         """``e^{lambda_{t'}} * integral e^{lambda} x0^(lambda)`` over the step, i.e. the bracket multiplying a_{t'}."""
         phi_0 = -math.expm1(-h)  # 1 - e^{-h}; 1 for h = inf
         if order == 1:
             return m0 * phi_0
-        lam_1, m1 = self.history[-1]
+        lam_1, m1 = history[-1]
         h_0 = lam - lam_1
         if order == 2:
             half_over_r = h / (2.0 * h_0)  # 1 / (2r), r = h_0 / h
-            return torch.mul(m0, phi_0 * (1.0 + half_over_r)).add_(m1, alpha=-phi_0 * half_over_r)
-        lam_2, m2 = self.history[-2]
+            return phi_0 * ((1.0 + half_over_r) * m0 - half_over_r * m1)
+        lam_2, m2 = history[-2]
         h_1 = lam_1 - lam_2
         f01 = (m0 - m1) / h_0
         f12 = (m1 - m2) / h_1
         f012 = (f01 - f12) / (h_0 + h_1)
         phi_1 = h + math.expm1(-h)  # h - 1 + e^{-h}
         phi_2 = h * h / 2.0 - h - math.expm1(-h)  # h²/2 - h + 1 - e^{-h}
-        slope = f01.add_(f012, alpha=h_0)  # x0' at lambda_t
-        return torch.mul(m0, phi_0).add_(slope, alpha=phi_1).add_(f012, alpha=2.0 * phi_2)
+        slope = f01 + h_0 * f012  # x0' at lambda_t
+        return phi_0 * m0 + phi_1 * slope + (2.0 * phi_2) * f012
 
 
 class DPMSolverPP3M(DPMSolverPP2M):
