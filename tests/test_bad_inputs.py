@@ -96,17 +96,17 @@ def test_half_precision_weights_still_load(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-def test_initial_noise_must_be_finite(bad: float) -> None:
+def test_initial_state_must_be_finite(bad: float) -> None:
     noise = torch.randn(2, 1, 8, 8)
     noise[1, 0, 3, 3] = bad
-    with pytest.raises(ValueError, match=r"initial_noise contains NaN or infinite values: 1 of 128"):
-        tiny_pipeline()(initial_noise=noise, num_inference_steps=2, progress=False)
+    with pytest.raises(ValueError, match=r"initial_state contains NaN or infinite values: 1 of 128"):
+        tiny_pipeline()(initial_state=noise, num_inference_steps=2, progress=False)
 
 
-def test_complex_initial_noise_is_refused() -> None:
+def test_complex_initial_state_is_refused() -> None:
     noise = torch.randn(2, 1, 8, 8, dtype=torch.complex64)
-    with pytest.raises(TypeError, match="initial_noise has dtype torch.complex64; expected a real floating-point"):
-        tiny_pipeline()(initial_noise=noise, num_inference_steps=2, progress=False)
+    with pytest.raises(TypeError, match="initial_state has dtype torch.complex64; expected a real floating-point"):
+        tiny_pipeline()(initial_state=noise, num_inference_steps=2, progress=False)
 
 
 def test_replay_buffer_refuses_nan_contents(tmp_path: Path) -> None:

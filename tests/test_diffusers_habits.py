@@ -73,12 +73,12 @@ def test_cuda_without_cuda_is_a_clear_error() -> None:
 def test_np_and_pt_output_type_aliases() -> None:
     pipe = tiny_pipeline()
     noise = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    as_pt = pipe(initial_noise=noise, num_inference_steps=3, output_type="pt", progress=False, generator=seed(2)).images
-    as_np = pipe(initial_noise=noise, num_inference_steps=3, output_type="np", progress=False, generator=seed(2)).images
+    as_pt = pipe(initial_state=noise, num_inference_steps=3, output_type="pt", progress=False, generator=seed(2)).images
+    as_np = pipe(initial_state=noise, num_inference_steps=3, output_type="np", progress=False, generator=seed(2)).images
     assert isinstance(as_np, np.ndarray) and as_np.shape == (2, 8, 8, 1)
     np.testing.assert_array_equal(as_np, as_pt.permute(0, 2, 3, 1).numpy())
     with pytest.raises(ValueError, match="output_type='latent'; expected 'pil', 'numpy' \\(or 'np'\\)"):
-        pipe(initial_noise=noise, num_inference_steps=3, output_type="latent", progress=False)  # type: ignore[arg-type]
+        pipe(initial_state=noise, num_inference_steps=3, output_type="latent", progress=False)  # type: ignore[arg-type]
 
 
 def tiny_ebm() -> EBMPipeline:

@@ -109,7 +109,7 @@ def test_eta_overrides_the_sampler_for_one_call() -> None:
     assert not torch.equal(stochastic_a, stochastic_b)
 
 
-def test_initial_noise_and_interpolation_endpoints() -> None:
+def test_initial_state_and_interpolation_endpoints() -> None:
     pipe = make_pipeline()
     generator = torch.Generator().manual_seed(3)
     a, b = pipe.make_noise(1, generator)[0], pipe.make_noise(1, generator)[0]
@@ -119,9 +119,9 @@ def test_initial_noise_and_interpolation_endpoints() -> None:
         assert torch.allclose(noises[0], b, atol=1e-6) and torch.allclose(noises[-1], a, atol=1e-6)
     frames = pipe.interpolate(a, b, num=5, num_inference_steps=3).images
     assert frames.shape == (5, 1, 8, 8)
-    assert torch.allclose(frames[0], pipe(initial_noise=b[None], num_inference_steps=3, output_type="tensor").images[0])
+    assert torch.allclose(frames[0], pipe(initial_state=b[None], num_inference_steps=3, output_type="tensor").images[0])
     assert torch.allclose(
-        frames[-1], pipe(initial_noise=a[None], num_inference_steps=3, output_type="tensor").images[0]
+        frames[-1], pipe(initial_state=a[None], num_inference_steps=3, output_type="tensor").images[0]
     )
 
 
@@ -150,10 +150,10 @@ def test_steps_sweep_uses_the_same_noise() -> None:
         ({"batch_size": 0}, "batch_size=0; expected a positive integer"),
         ({"num_inference_steps": -1}, "num_inference_steps=-1; expected a positive integer"),
         (
-            {"initial_noise": torch.randn(2, 3, 8, 8)},
-            r"initial_noise has shape \(2, 3, 8, 8\); expected \(B, 1, 8, 8\)",
+            {"initial_state": torch.randn(2, 3, 8, 8)},
+            r"initial_state has shape \(2, 3, 8, 8\); expected \(B, 1, 8, 8\)",
         ),
-        ({"initial_noise": torch.randn(2, 1, 16, 16)}, r"expected \(B, 1, 8, 8\)"),
+        ({"initial_state": torch.randn(2, 1, 16, 16)}, r"expected \(B, 1, 8, 8\)"),
         ({"eta": 0.5, "_sampler": "dpmpp_2m"}, "has no eta"),
     ],
 )

@@ -174,9 +174,8 @@ def test_installed_plugin_schedule_drives_a_sampler_loop(installed_plugins: Path
     schedule = thermogen.NoiseSchedule.from_config({"_class_name": "sigmoid"})
     generator = torch.Generator().manual_seed(0)
     x_T = torch.randn(PLUGIN_LOOP_N, 2, generator=generator, dtype=torch.float64)
-    out = DDIMSampler(spacing="uniform").sample(
-        NoisyMixturePredictor(mixture), x_T, 50, schedule, generator=generator, progress=False
-    )
+    sampler = DDIMSampler(spacing="uniform")
+    out = sampler.sample(NoisyMixturePredictor(mixture), x_T, sampler.grid(schedule, 50), generator=generator)
     samples = out.pred_original_sample
     assert torch.isfinite(samples).all()
     # both modes in the right proportion, at the right places, with the right spread: the rule rejects weights

@@ -151,10 +151,14 @@ def test_save_load_keeps_every_non_default_config_and_tensor(tmp_path: Path) -> 
 
 def test_overrides_as_name_mapping_and_object(tmp_path: Path) -> None:
     non_default_pipeline().save_pretrained(tmp_path / "pipe")
-    by_mapping = Pipeline.from_pretrained(tmp_path / "pipe", sampler={"_class_name": "euler", "eta": 0.4})
-    assert isinstance(by_mapping.sampler, EulerSampler) and by_mapping.sampler.config["eta"] == 0.4
-    by_name = Pipeline.from_pretrained(tmp_path / "pipe", sampler="euler")
-    assert by_name.sampler.to_config() == EulerSampler().to_config()
+    # a swap by config or by name keeps the options the saved DDIM shares with Euler, and names the one it drops
+    with pytest.warns(UserWarning, match=r"sampler 'ddim' -> 'euler': kept .*'spacing'.*; dropped clip_sample=1\.5"):
+        by_mapping = Pipeline.from_pretrained(tmp_path / "pipe", sampler={"_class_name": "euler", "eta": 0.4})
+    assert isinstance(by_mapping.sampler, EulerSampler)
+    assert by_mapping.sampler.config == {**EulerSampler().config, "eta": 0.4, "spacing": "trailing"}
+    with pytest.warns(UserWarning, match="dropped clip_sample=1.5"):
+        by_name = Pipeline.from_pretrained(tmp_path / "pipe", sampler="euler")
+    assert by_name.sampler.config == {**EulerSampler().config, "eta": 0.3, "spacing": "trailing"}
     sampler = EulerSampler(eta=0.7, spacing="uniform")
     by_object = Pipeline.from_pretrained(tmp_path / "pipe", sampler=sampler)
     assert by_object.sampler is sampler
@@ -182,10 +186,10 @@ def test_model_card_names_the_library_and_every_component(tmp_path: Path) -> Non
 def test_low_precision_pipelines_follow_float32(dtype: torch.dtype) -> None:
     reference = small_pipeline()
     noise = torch.randn((4, 1, 8, 8), generator=torch.Generator().manual_seed(0))
-    expected = reference(initial_noise=noise, num_inference_steps=4, output_type="tensor", return_trajectory=True)
+    expected = reference(initial_state=noise, num_inference_steps=4, output_type="tensor", return_trajectory=True)
     low = small_pipeline().to(dtype=dtype)
     assert low.dtype == dtype and low.make_noise(1).dtype == dtype
-    out = low(initial_noise=noise, num_inference_steps=4, output_type="tensor", return_trajectory=True)
+    out = low(initial_state=noise, num_inference_steps=4, output_type="tensor", return_trajectory=True)
     assert out.images.dtype == dtype and torch.isfinite(out.images).all()  # "tensor" images come in the pipeline dtype
     assert out.trajectory is not None and out.trajectory.dtype == dtype
     # every step's sample within 5 % (relative norm) of float32's; measured: 2 % for both dtypes

@@ -380,10 +380,15 @@ def _component_from_override(kind: str, name: str, value: Any, saved: Mapping[st
 
 
 def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str, Any]:
-    """The options of ``saved`` (a config) that ``cls``'s constructor takes; a warning names the others."""
+    """The options of ``saved`` (a sampler config) that ``cls``'s constructor takes.
+
+    A warning names the others, where they are set to something other than their default
+    (a dropped ``eta=0.0`` loses nothing; a dropped ``eta=0.5`` changes the sampling).
+    """
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     options = {k: v for k, v in saved.items() if k not in RESERVED_KEYS}
-    dropped = sorted(k for k in options if k not in accepted and options[k] is not None)
+    defaults = _defaults(registry.get("samplers", saved["_class_name"])) if "_class_name" in saved else {}
+    dropped = sorted(k for k in options if k not in accepted and options[k] != defaults.get(k))
     if dropped:
         warnings.warn(
             f"{swap}: kept {sorted(k for k in options if k in accepted)}; dropped "
@@ -393,6 +398,14 @@ def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str,
             stacklevel=4,
         )
     return {k: v for k, v in options.items() if k in accepted}
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    return {
+        name: param.default
+        for name, param in inspect.signature(cls.__init__).parameters.items()
+        if param.default is not inspect.Parameter.empty
+    }
 
 
 def _check_plain_overrides(target: type[Pipeline], overrides: Mapping[str, Any]) -> None:

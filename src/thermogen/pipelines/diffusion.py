@@ -230,7 +230,7 @@ class DiffusionPipeline(Pipeline):
 
     @classmethod
     def upgrade_configs(cls, configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Folders saved before 0.2 keep ``prediction_type`` in the sampler's config; it moves to the model's."""
+        """Folders saved by thermogen 0.1 keep ``prediction_type`` in the sampler's config; it moves to the model's."""
         sampler, model = configs.get("sampler"), configs.get("model")
         if sampler is not None and "prediction_type" in sampler:
             sampler = dict(sampler)

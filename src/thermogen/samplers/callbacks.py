@@ -30,14 +30,14 @@ class StepInfo:
     Attributes:
         step: index of the step just taken, from 0.
         num_steps: number of steps planned.
-        t: diffusion time reached (float64 0-dim tensor) for diffusion samplers; None for energy samplers.
+        t: diffusion time reached (a float) for diffusion samplers; None for energy samplers.
         sample: the current sample (B, ...).
         pred_original_sample: the current estimate of clean data (diffusion samplers), else None.
     """
 
     step: int
     num_steps: int
-    t: Tensor | None
+    t: float | None
     sample: Tensor
     pred_original_sample: Tensor | None = None
 

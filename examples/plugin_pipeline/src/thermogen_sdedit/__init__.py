@@ -16,6 +16,7 @@ from torch import Tensor
 from thermogen.pipelines import DiffusionPipeline, DiffusionPipelineOutput
 from thermogen.pipelines.base import draw_noise
 from thermogen.pipelines.images import to_output
+from thermogen.samplers import TimeGrid
 
 
 class SDEditPipeline(DiffusionPipeline):
@@ -47,14 +48,12 @@ class SDEditPipeline(DiffusionPipeline):
         if images is None:
             images = torch.full((batch_size, *self.sample_shape()), 0.5, device=self.device, dtype=self.dtype)
         x0 = self.normalizer.normalize(images.to(device=self.device, dtype=self.dtype))
-        times = self.sampler.set_timesteps(self.schedule, num_inference_steps).tolist()
-        start = next(i for i, t in enumerate(times) if t <= strength)
+        grid = self.sampler.grid(self.schedule, num_inference_steps)
+        start = next(i for i, t in enumerate(grid.times) if t <= strength)
+        grid = TimeGrid.from_times(self.schedule, grid.times[start:])  # the loop starts part way
         noise = draw_noise(tuple(x0.shape), generator, self.device, self.dtype)
-        x = pred = self.schedule.add_noise(x0, noise, times[start])
-        for t, t_prev in zip(times[start:-1], times[start + 1 :]):
-            t, t_prev = torch.tensor(t, dtype=torch.float64), torch.tensor(t_prev, dtype=torch.float64)
-            out = self.sampler.model_step(self.model, t, t_prev, x, generator)
-            x, pred = out.prev_sample, out.pred_original_sample
+        x = self.schedule.add_noise(x0, noise, grid.times[0])
+        pred = self.sampler.sample(self.model, x, grid, generator=generator).pred_original_sample
         result = self.normalizer.denormalize(pred.float()).clamp(0.0, 1.0).to(x0.dtype)
         output = DiffusionPipelineOutput(to_output(result, output_type), None)  # type: ignore[arg-type]
         return output if return_dict else output.to_tuple()

@@ -10,7 +10,7 @@ coefficients without touching the device (no host-device syncs in the loop).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -26,6 +26,7 @@ class TimeGrid:
         times: ``num_steps + 1`` times in [0, 1], from the first model evaluation to the final time.
         signal_rates: ``a_i = signal_rate(times[i])``.
         noise_rates: ``s_i = noise_rate(times[i])``.
+        schedule: the schedule the rates come from (for :meth:`rates_at` between grid times).
 
     Example::
 
@@ -36,6 +37,7 @@ class TimeGrid:
     times: tuple[float, ...]
     signal_rates: tuple[float, ...]
     noise_rates: tuple[float, ...]
+    schedule: NoiseSchedule = field(repr=False, compare=False)
 
     @classmethod
     def from_times(cls, schedule: NoiseSchedule, times: Tensor | Sequence[float]) -> TimeGrid:
@@ -48,7 +50,7 @@ class TimeGrid:
                 f"grid times {times64.tolist()} are not non-increasing (a sampler runs from noise to data)"
             )
         signal, noise = schedule.rates64(times64)
-        return cls(tuple(times64.tolist()), tuple(signal.tolist()), tuple(noise.tolist()))
+        return cls(tuple(times64.tolist()), tuple(signal.tolist()), tuple(noise.tolist()), schedule)
 
     @property
     def num_steps(self) -> int:
@@ -58,6 +60,13 @@ class TimeGrid:
     def rates(self, i: int) -> tuple[float, float]:
         """``(signal_rate, noise_rate)`` at ``times[i]``."""
         return self.signal_rates[i], self.noise_rates[i]
+
+    def rates_at(self, t: float) -> tuple[float, float]:
+        """``(signal_rate, noise_rate)`` at any time ``t`` in [0, 1] (e.g. a midpoint), computed in float64 on the host."""
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"diffusion time t={t!r} is outside [0, 1]")
+        signal, noise = self.schedule.rates64(torch.tensor([float(t)], dtype=torch.float64))
+        return float(signal), float(noise)
 
     def steps_left(self, i: int) -> int:
         """Steps from step ``i`` to the end of the loop, step ``i`` included (1 on the last)."""
