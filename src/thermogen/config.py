@@ -153,9 +153,15 @@ class Configurable:
         return read_consistently(directory, lambda folder: cls.read_from(folder, **overrides))
 
     @classmethod
-    def read_from(cls: type[C], directory: Path, config: Mapping[str, Any] | None = None, **overrides: Any) -> C:
-        """Build from ``directory/config.json`` (or ``config``, read from it before) and load ``model.safetensors``."""
-        obj = cls.from_config(read_config(directory / CONFIG_NAME) if config is None else config, **overrides)
+    def read_from(cls: type[C], directory: Path, **overrides: Any) -> C:
+        """Build from ``directory/config.json`` and load ``model.safetensors`` if the component has state."""
+        return cls.read_with_config(directory, read_config(directory / CONFIG_NAME), **overrides)
+
+    @classmethod
+    def read_with_config(cls: type[C], directory: Path, config: Mapping[str, Any], **overrides: Any) -> C:
+        """Build from ``config`` (the folder's config.json, read and possibly upgraded by the caller), then load
+        ``directory/model.safetensors`` if the component has state."""
+        obj = cls.from_config(config, **overrides)
         weights = directory / WEIGHTS_NAME
         if weights.is_file():
             obj.load_state_tensors(load_tensors(weights), source=str(weights))

@@ -229,11 +229,13 @@ def run_diffusion(args: argparse.Namespace) -> int:
 
 
 def _noise_predictor(args: argparse.Namespace, channels: int, size: int, prediction_type: str) -> Any:
+    from thermogen.interfaces import NoisePredictor
     from thermogen.models.ddpm_unet import DDPMUNet
     from thermogen.models.unet import UNet
 
     widths = {} if args.widths is None else {"widths": args.widths}
     depth = args.block_depth or 2
+    model: NoisePredictor
     if args.model == "ddpm_unet":
         model = DDPMUNet(channels, size, block_depth=depth, attention=not args.no_attention, **widths)
     else:

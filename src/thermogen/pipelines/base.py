@@ -349,7 +349,7 @@ def _read_component(kind: str, directory: Path, config: dict[str, Any]) -> Any:
     if not isinstance(name, str):
         raise ConfigError(f"{directory / CONFIG_NAME} has no '_class_name'")
     cls = registry.get(kind, name)
-    return cls.read_from(directory, config=config)
+    return cls.read_with_config(directory, config)
 
 
 def _component_from_override(kind: str, name: str, value: Any, saved: Mapping[str, Any] | None) -> Any:
@@ -385,7 +385,7 @@ def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str,
     A warning names the others, where they are set to something other than their default
     (a dropped ``eta=0.0`` loses nothing; a dropped ``eta=0.5`` changes the sampling).
     """
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = set(inspect.signature(cls).parameters)
     options = {k: v for k, v in saved.items() if k not in RESERVED_KEYS}
     defaults = _defaults(registry.get("samplers", saved["_class_name"])) if "_class_name" in saved else {}
     dropped = sorted(k for k in options if k not in accepted and options[k] != defaults.get(k))
@@ -403,7 +403,7 @@ def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str,
 def _defaults(cls: type) -> dict[str, Any]:
     return {
         name: param.default
-        for name, param in inspect.signature(cls.__init__).parameters.items()
+        for name, param in inspect.signature(cls).parameters.items()
         if param.default is not inspect.Parameter.empty
     }
 

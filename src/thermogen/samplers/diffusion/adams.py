@@ -134,15 +134,8 @@ class AdamsSampler(DiffusionSampler):
             return [1.0]  # the step to sigma' = 0, from zero SNR, or of zero length
         return [w / (sigma_prev - sigma) for w in adams_weights(nodes[:order], sigma_prev, self.log_sigma)]
 
-    def step(
-        self,
-        denoised: Denoised,
-        grid: TimeGrid,
-        i: int,
-        sample: Tensor,
-        state: AdamsState | None = None,
-        generator: GeneratorLike = None,
-    ) -> DiffusionStepOutput:
+    def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
+             state: AdamsState | None = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip
         """One Adams-Bashforth step from ``times[i]`` to ``times[i + 1]``; the new state remembers eps^.
 
         ``x' = a' (x - s e) / a + s' e`` with ``e = sum_j w_j eps_j``, the weights planned by :meth:`initial_state`.

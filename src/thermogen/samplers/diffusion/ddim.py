@@ -38,7 +38,7 @@ from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
 from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
-from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
+from thermogen.samplers.diffusion.thresholding import ClipsX0
 
 
 def ddim_sigma(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> float:
@@ -48,7 +48,7 @@ def ddim_sigma(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> 
     return eta * (s_prev / s) * math.sqrt(max(0.0, 1.0 - (a / a_prev) ** 2))
 
 
-class DDIMSampler(DiffusionSampler):
+class DDIMSampler(ClipsX0, DiffusionSampler):
     """DDIM (eq. 12 of Song et al. 2021), deterministic for ``eta = 0``.
 
     Args:
@@ -80,24 +80,14 @@ class DDIMSampler(DiffusionSampler):
         if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not (math.isfinite(eta) and eta >= 0):
             raise ConfigError(f"eta={eta!r}; expected a finite number >= 0")
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
-        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         self.eta = float(eta)
-        self.clip_sample = clip_sample
-        self.dynamic_threshold = dynamic_threshold
-        self.sample_max_value = sample_max_value
 
-    def step(
-        self,
-        denoised: Denoised,
-        grid: TimeGrid,
-        i: int,
-        sample: Tensor,
-        state: Any = None,
-        generator: GeneratorLike = None,
-    ) -> DiffusionStepOutput:
+    def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
+             state: Any = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip
         """One DDIM step (eq. 12) from ``times[i]`` to ``times[i + 1]``; returns x_{t'} and x0^."""
         (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
-        x0 = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        x0 = self.limited_x0(denoised.x0)
         sigma = ddim_sigma(self.eta, a, s, a_prev, s_prev)
         prev_sample = a_prev * x0 + math.sqrt(max(0.0, s_prev**2 - sigma**2)) * denoised.eps
         if sigma > 0.0:

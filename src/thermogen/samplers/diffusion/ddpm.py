@@ -27,12 +27,12 @@ from thermogen.parameterisation import MIN_RATE, Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
 from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
-from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
+from thermogen.samplers.diffusion.thresholding import ClipsX0
 
 VarianceType = Literal["fixed_small", "fixed_large"]
 
 
-class DDPMSampler(DiffusionSampler):
+class DDPMSampler(ClipsX0, DiffusionSampler):
     """Ancestral sampling from the DDPM posterior; works for any schedule and any pair t > t'.
 
     Args:
@@ -62,26 +62,16 @@ class DDPMSampler(DiffusionSampler):
         timesteps: Sequence[float] | None = None,
     ) -> None:
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
-        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if variance_type not in ("fixed_small", "fixed_large"):
             raise ConfigError(f"variance_type={variance_type!r}; expected 'fixed_small' or 'fixed_large'")
         self.variance_type = variance_type
-        self.clip_sample = clip_sample
-        self.dynamic_threshold = dynamic_threshold
-        self.sample_max_value = sample_max_value
 
-    def step(
-        self,
-        denoised: Denoised,
-        grid: TimeGrid,
-        i: int,
-        sample: Tensor,
-        state: Any = None,
-        generator: GeneratorLike = None,
-    ) -> DiffusionStepOutput:
+    def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
+             state: Any = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip
         """Sample x_{t'} ~ q(x_{t'} | x_t, x0^) from ``times[i]`` to ``times[i + 1]``."""
         (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
-        x0 = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        x0 = self.limited_x0(denoised.x0)
         alpha = a / max(a_prev, MIN_RATE)  # alpha_{t|t'}; a_{t'} > 0 because t' < t <= 1
         beta = max(0.0, 1.0 - alpha**2)  # beta_{t|t'}
         s2 = max(s, MIN_RATE) ** 2  # s_t > 0 because t > t' >= 0

@@ -52,7 +52,7 @@ from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOut
 from thermogen.samplers.diffusion.grid import TimeGrid
 from thermogen.samplers.diffusion.multistep import step_order
 from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
-from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
+from thermogen.samplers.diffusion.thresholding import ClipsX0
 
 History = tuple[tuple[float, Tensor], ...]
 """The last x_0 estimates of a loop with their lambdas, oldest first (at most ``solver_order - 1``)."""
@@ -67,7 +67,7 @@ def half_log_snr(a: float, s: float) -> float:
     return math.log(a) - math.log(s)
 
 
-class DPMSolverPP2M(DiffusionSampler):
+class DPMSolverPP2M(ClipsX0, DiffusionSampler):
     """DPM-Solver++(2M): multistep, data prediction, 2nd order (Lu et al. 2022, Algorithm 2).
 
     Args:
@@ -98,13 +98,10 @@ class DPMSolverPP2M(DiffusionSampler):
         timesteps: Sequence[float] | None = None,
     ) -> None:
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
-        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if not isinstance(lower_order_final, bool):
             raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
         self.lower_order_final = lower_order_final
-        self.clip_sample = clip_sample
-        self.dynamic_threshold = dynamic_threshold
-        self.sample_max_value = sample_max_value
 
     def initial_state(self, grid: TimeGrid) -> History:
         """No estimates yet: the history of ``(lambda, x0^)`` pairs, oldest first, starts empty."""
@@ -123,18 +120,11 @@ class DPMSolverPP2M(DiffusionSampler):
             return 2
         return order
 
-    def step(
-        self,
-        denoised: Denoised,
-        grid: TimeGrid,
-        i: int,
-        sample: Tensor,
-        state: History = (),
-        generator: GeneratorLike = None,
-    ) -> DiffusionStepOutput:
+    def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
+             state: History = (), generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip
         """One multistep update from ``times[i]`` to ``times[i + 1]``; the new state remembers x0^."""
         (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
-        m0 = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        m0 = self.limited_x0(denoised.x0)
         lam, lam_prev = half_log_snr(a, s), half_log_snr(a_prev, s_prev)
         h = lam_prev - lam
         if h == 0.0:  # zero-length step (final_time="first_step" after linspace/leading)

@@ -68,15 +68,8 @@ class EulerSampler(DiffusionSampler):
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         self.eta = float(eta)
 
-    def step(
-        self,
-        denoised: Denoised,
-        grid: TimeGrid,
-        i: int,
-        sample: Tensor,
-        state: Any = None,
-        generator: GeneratorLike = None,
-    ) -> DiffusionStepOutput:
+    def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
+             state: Any = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip
         """One Euler step from ``times[i]`` to ``times[i + 1]``: ``x' = a' (x0^ + sigma_down eps^ + sigma_up z)``."""
         (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
         sigma_down, sigma_up = ancestral_sigmas(self.eta, a, s, a_prev, s_prev)

@@ -62,7 +62,7 @@ class TimeGrid:
         return self.signal_rates[i], self.noise_rates[i]
 
     def rates_at(self, t: float) -> tuple[float, float]:
-        """``(signal_rate, noise_rate)`` at any time ``t`` in [0, 1] (e.g. a midpoint), computed in float64 on the host."""
+        """``(signal_rate, noise_rate)`` at any time ``t`` in [0, 1] (e.g. a midpoint), in float64 on the host."""
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"diffusion time t={t!r} is outside [0, 1]")
         signal, noise = self.schedule.rates64(torch.tensor([float(t)], dtype=torch.float64))

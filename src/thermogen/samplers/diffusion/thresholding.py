@@ -55,3 +55,24 @@ def threshold(x0: Tensor, quantile: float, sample_max_value: float | None = None
         flat = flat.float()  # torch.quantile needs float32/64
     s = torch.quantile(flat.abs(), quantile, dim=1, keepdim=True).clamp(min=1.0, max=sample_max_value)
     return (torch.clamp(flat, -s, s) / s).reshape(x0.shape).to(x0.dtype)
+
+
+class ClipsX0:
+    """Mixin of samplers with the options above: ``clip_sample``, ``dynamic_threshold``, ``sample_max_value``."""
+
+    clip_sample: float | None = None
+    dynamic_threshold: float | None = None
+    sample_max_value: float | None = None
+
+    def set_x0_options(
+        self, clip_sample: float | None, dynamic_threshold: float | None, sample_max_value: float | None
+    ) -> None:
+        """Validate (ConfigError naming the bad value) and store the three options (call from ``__init__``)."""
+        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        self.clip_sample = clip_sample
+        self.dynamic_threshold = dynamic_threshold
+        self.sample_max_value = sample_max_value
+
+    def limited_x0(self, x0: Tensor) -> Tensor:
+        """The x_0 estimate after dynamic thresholding or clipping (as configured), same shape and dtype."""
+        return process_x0(x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)

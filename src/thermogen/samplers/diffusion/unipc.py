@@ -47,7 +47,7 @@ from thermogen.samplers.diffusion.dpm_solver import half_log_snr
 from thermogen.samplers.diffusion.grid import TimeGrid
 from thermogen.samplers.diffusion.multistep import is_finite, step_order
 from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
-from thermogen.samplers.diffusion.thresholding import check_x0_options, process_x0
+from thermogen.samplers.diffusion.thresholding import ClipsX0
 
 Variant = Literal["bh1", "bh2"]
 
@@ -144,7 +144,7 @@ class UniPCState(NamedTuple):
     """(x before the last step, the x0^ it used (latest first), the corrector's coefficients), or None."""
 
 
-class UniPCSampler(DiffusionSampler):
+class UniPCSampler(ClipsX0, DiffusionSampler):
     """UniPC (Zhao et al. 2023): multistep predictor UniP-k with the corrector UniC, data prediction.
 
     Args:
@@ -182,7 +182,7 @@ class UniPCSampler(DiffusionSampler):
         timesteps: Sequence[float] | None = None,
     ) -> None:
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
-        check_x0_options(clip_sample, dynamic_threshold, sample_max_value)
+        self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
         if isinstance(solver_order, bool) or solver_order not in (1, 2, 3):
             raise ConfigError(f"solver_order={solver_order!r}; expected 1, 2 or 3")
         if variant not in ("bh1", "bh2"):
@@ -195,9 +195,6 @@ class UniPCSampler(DiffusionSampler):
         self.variant = variant
         self.lower_order_final = lower_order_final
         self.disable_corrector = tuple(disable_corrector)
-        self.clip_sample = clip_sample
-        self.dynamic_threshold = dynamic_threshold
-        self.sample_max_value = sample_max_value
 
     def initial_state(self, grid: TimeGrid) -> UniPCState:
         """Plan the coefficients of every step of ``grid`` (host floats); no estimates yet."""
@@ -229,21 +226,14 @@ class UniPCSampler(DiffusionSampler):
             correct = unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, corrector=True)
         return _Plan("predict", c_x, c_m, correct)
 
-    def step(
-        self,
-        denoised: Denoised,
-        grid: TimeGrid,
-        i: int,
-        sample: Tensor,
-        state: UniPCState | None = None,
-        generator: GeneratorLike = None,
-    ) -> DiffusionStepOutput:
+    def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
+             state: UniPCState | None = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip
         """Correct ``sample`` (the last prediction) with the new estimate (UniC), then predict ``times[i + 1]`` (UniP).
 
         The coefficients come from the plan of :meth:`initial_state`, so a step is tensor algebra only.
         """
         state = self.initial_state(grid) if state is None else state
-        m_new = process_x0(denoised.x0, self.clip_sample, self.dynamic_threshold, self.sample_max_value)
+        m_new = self.limited_x0(denoised.x0)
         if state.pending is not None:
             last_sample, terms, (c_x, c_m, c_new) = state.pending
             sample = combine(last_sample, c_x, terms, c_m) + c_new * m_new
