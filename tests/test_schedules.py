@@ -15,6 +15,7 @@ import torch
 
 import thermogen
 from thermogen import registry
+from thermogen.diffusers_interop import schedule_from_diffusers_config
 from thermogen.errors import ConfigError
 from thermogen.interfaces import NoiseSchedule
 from thermogen.schedules import (
@@ -25,7 +26,6 @@ from thermogen.schedules import (
     OffsetCosineSchedule,
     ScaledLinearSchedule,
 )
-from thermogen.diffusers_interop import schedule_from_diffusers_config
 from thermogen.testing import conformance
 
 F64 = torch.float64
