@@ -4,11 +4,12 @@ With ``x_t = a_t x_0 + s_t eps`` (a = signal rate, s = noise rate), one step fro
 ``t`` to ``t' < t`` is eq. 12 of the paper:
 
     x0^      = (x_t - s_t eps^) / a_t                                   (the model's x_0 estimate)
-    x_{t'}   = a_{t'} x0^ + sqrt(s_{t'}^2 - sigma^2) eps^ + sigma z,     z ~ N(0, I)
-    sigma    = eta * (s_{t'} / s_t) * sqrt(1 - a_t^2 / a_{t'}^2)         (eq. 16)
+    x_{t'}   = a_{t'} x0^ + sqrt(s_{t'}^2 - std^2) eps^ + std z,         z ~ N(0, I)
+    std      = eta * (s_{t'} / s_t) * sqrt(1 - a_t^2 / a_{t'}^2)         (eq. 16, the paper's sigma_t)
 
 ``eta = 0`` is deterministic (it is also the Euler step of the probability-flow
-ODE in sigma = s/a, Karras et al. 2022); ``eta = 1`` is DDPM's ancestral step.
+ODE in EDM's sigma = s/a, Karras et al. 2022); ``eta = 1`` is DDPM's ancestral step.
+thermogen keeps the word *sigma* for EDM's s/a everywhere; DDIM's sigma_t is ``noise_std``.
 
 The book's sampler (Generative Deep Learning, ch. 8, ``reverse_diffusion``) is
 ``DDIMSampler(spacing="uniform")`` with the ``offset_cosine`` schedule: it
@@ -16,13 +17,7 @@ visits t = 1, 1 - 1/S, ..., 1/S, ends at t = 0 (where the signal rate is 0.95,
 not 1) and the book keeps the last x0^, which is
 ``DiffusionSampleOutput.pred_original_sample``.
 
-diffusers' ``DDIMScheduler`` is this sampler with ``spacing=timestep_spacing``,
-``final_time="zero"`` for ``set_alpha_to_one=True`` (``"first_step"`` for
-False), ``steps_offset``, ``clip_sample=clip_sample_range`` (or None) and
-``dynamic_threshold=dynamic_thresholding_ratio`` when ``thresholding``; its
-``step`` always steps back by ``T // n`` training steps, which is the next
-grid time only for ``leading`` spacing and for ``trailing`` when n divides T
-(diffusers issue #11347); here a step always goes to the next time of the grid.
+How diffusers' ``DDIMScheduler`` maps onto it: :mod:`thermogen.diffusers_interop`.
 """
 
 from __future__ import annotations
@@ -41,7 +36,7 @@ from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
 from thermogen.samplers.diffusion.thresholding import ClipsX0
 
 
-def ddim_sigma(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> float:
+def ddim_noise_std(eta: float, a: float, s: float, a_prev: float, s_prev: float) -> float:
     """eq. 16: ``eta * (s'/s) * sqrt(1 - a^2/a'^2)``, from host floats; 0 for a zero-length step."""
     if eta == 0.0 or s == 0.0 or a_prev == 0.0:
         return 0.0
@@ -88,8 +83,8 @@ class DDIMSampler(ClipsX0, DiffusionSampler):
         """One DDIM step (eq. 12) from ``times[i]`` to ``times[i + 1]``; returns x_{t'} and x0^."""
         (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
         x0 = self.limited_x0(denoised.x0)
-        sigma = ddim_sigma(self.eta, a, s, a_prev, s_prev)
-        prev_sample = a_prev * x0 + math.sqrt(max(0.0, s_prev**2 - sigma**2)) * denoised.eps
-        if sigma > 0.0:
-            prev_sample = prev_sample + sigma * self.randn_like(sample, generator)
+        std = ddim_noise_std(self.eta, a, s, a_prev, s_prev)
+        prev_sample = a_prev * x0 + math.sqrt(max(0.0, s_prev**2 - std**2)) * denoised.eps
+        if std > 0.0:
+            prev_sample = prev_sample + std * self.randn_like(sample, generator)
         return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=x0)

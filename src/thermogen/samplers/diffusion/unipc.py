@@ -23,12 +23,9 @@ where ``r_k = 1`` joins the linear system (for k = 1, rho_1 = 1/2). It raises
 the order of accuracy by one. The next predictor starts from x_c. No corrector
 follows the last step (there is no model output there).
 
-This is diffusers' ``UniPCMultistepScheduler`` with ``predict_x0=True``,
-``solver_type`` = ``variant``, ``lower_order_final`` (diffusers lowers the order
-of the last steps at any number of steps) and ``disable_corrector`` (the
-indices of steps whose result is not corrected). One difference: the step to
-sigma = 0 is first order here (the result is m_0); diffusers' ``bh1`` returns
-NaN there (B(h) = -h is infinite).
+The step to sigma = 0 is first order (the result is m_0; B(h) = -h of ``bh1`` is
+infinite there). tests/test_few_step_reference.py checks it step for step against
+diffusers' ``UniPCMultistepScheduler`` (``predict_x0=True``).
 """
 
 from __future__ import annotations

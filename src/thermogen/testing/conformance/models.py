@@ -1,8 +1,8 @@
 """Conformance checks for models (:class:`thermogen.NoisePredictor`, :class:`thermogen.EnergyModel`, other networks).
 
-The sample-shape contract: a model that makes or scores images says their shape with
-``in_channels`` and ``image_size`` attributes (pipelines read them to draw noise of shape
-(B, in_channels, image_size, image_size)); models without them are fed (B, 1, 32, 32).
+The sample-shape contract: a noise predictor or an energy model states the shape of one
+sample with its ``sample_shape`` property (pipelines draw noise of shape (B, *sample_shape));
+other networks are fed (B, 1, 32, 32).
 A model class may state small constructor arguments as ``conformance = {"config": {...}}``.
 """
 
@@ -24,10 +24,11 @@ def _model(model: Any) -> nn.Module:
     return resolve(model, "models").eval()
 
 
-def sample_shape(model: nn.Module) -> tuple[int, int, int]:
-    """(C, H, W) of one input, from ``in_channels`` and ``image_size`` (default 1 and 32)."""
-    size = int(getattr(model, "image_size", 32))
-    return int(getattr(model, "in_channels", 1)), size, size
+def sample_shape(model: nn.Module) -> tuple[int, ...]:
+    """The shape of one input: the model's ``sample_shape`` (other networks: (1, 32, 32))."""
+    if isinstance(model, (NoisePredictor, EnergyModel)):
+        return tuple(model.sample_shape)
+    return (1, 32, 32)
 
 
 def _inputs(model: nn.Module, batch: int = 3) -> Tensor:
@@ -63,23 +64,22 @@ def check_output_shapes(model: Any) -> CheckResult:
 
 
 def check_sample_shape_contract(model: Any) -> CheckResult:
-    """Noise predictors and energy models state ``in_channels`` and ``image_size`` (positive integers), and
-    accept a batch of one and of five at that shape."""
+    """Noise predictors and energy models state ``sample_shape`` (a tuple of positive ints), and accept a
+    batch of one and of five at that shape."""
     m = _model(model)
     if isinstance(m, (NoisePredictor, EnergyModel)):
-        for name in ("in_channels", "image_size"):
-            value = getattr(m, name, None)
-            require(
-                isinstance(value, int) and value > 0,
-                "sample_shape_contract",
-                f"{type(m).__name__}.{name} must be a positive int (pipelines draw noise of that shape)",
-                repr(value),
-            )
+        shape = m.sample_shape
+        require(
+            isinstance(shape, tuple) and len(shape) > 0 and all(isinstance(n, int) and n > 0 for n in shape),
+            "sample_shape_contract",
+            f"{type(m).__name__}.sample_shape must be a tuple of positive ints (pipelines draw noise of that shape)",
+            repr(shape),
+        )
     for batch in (1, 5):
         x = torch.randn(batch, *sample_shape(m), generator=torch.Generator().manual_seed(batch))
         out = _outputs(m, x)
         require(out.shape[0] == batch, "sample_shape_contract", f"batch of {batch}", f"{tuple(out.shape)}")
-    return passed("sample_shape_contract", f"(C, H, W) = {sample_shape(m)}")
+    return passed("sample_shape_contract", f"sample shape {sample_shape(m)}")
 
 
 def check_config_round_trip(model: Any) -> CheckResult:
