@@ -80,14 +80,30 @@ def adams_weights(sigmas: list[float], sigma_next: float, log: bool) -> list[flo
 
 
 class AdamsState(NamedTuple):
-    """One Adams loop's state: the planned weights of every step and the last eps^ estimates (oldest first)."""
+    """One Adams loop's state: the planned weights of every step and the last eps^ estimates (oldest first).
+
+    Example::
+
+        state = sampler.initial_state(grid)     # plans for every step, no estimates yet
+        state.plans[0]                          # the weights of step 0: [1.0] (first order)
+    """
 
     plans: tuple[list[float], ...]
     history: tuple[Tensor, ...] = ()
 
 
 class AdamsSampler(DiffusionSampler):
-    """Base of :class:`IPNDMSampler` and :class:`DEISSampler`: Adams-Bashforth in sigma or log sigma."""
+    """Base of :class:`IPNDMSampler` and :class:`DEISSampler`: Adams-Bashforth in sigma or log sigma.
+
+    Example::
+
+        class Adams2(AdamsSampler):          # Adams-Bashforth in sigma, at most 2nd order
+            log_sigma, max_solver_order = False, 2
+
+            def __init__(self, solver_order: int = 2, spacing: str = "karras", lower_order_final: bool = True,
+                         final_time: str = "zero", steps_offset: int = 0, timesteps=None) -> None:
+                super().__init__(solver_order, spacing, lower_order_final, final_time, steps_offset, timesteps)
+    """
 
     log_sigma = False
     max_solver_order = 4
@@ -164,6 +180,11 @@ class IPNDMSampler(AdamsSampler):
         final_time: "zero" or "first_step".
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+
+    Example::
+
+        sampler = IPNDMSampler()                                # order 4 on a Karras grid
+        out = sampler.sample(model, x_T, sampler.grid(schedule, num_steps=10))
     """
 
     conformance: ClassVar[dict[str, Any]] = {"order": 3.0, "steps": 20, "config": {"solver_order": 3}}
@@ -195,6 +216,11 @@ class DEISSampler(AdamsSampler):
         final_time: "zero" or "first_step" (diffusers' DEIS ends at the first training step).
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+
+    Example::
+
+        sampler = DEISSampler(solver_order=3)
+        out = sampler.sample(model, x_T, sampler.grid(schedule, num_steps=10))
     """
 
     conformance: ClassVar[dict[str, Any]] = {"order": 3.0, "steps": 20}

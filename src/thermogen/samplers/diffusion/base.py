@@ -59,6 +59,11 @@ class DiffusionStepOutput:
         prev_sample: x at the earlier time ``times[i + 1]``, same shape and dtype as the input sample.
         pred_original_sample: the step's (latest) estimate of clean data x_0.
         state: the loop state to hand to the next step (None for samplers without history).
+
+    Example::
+
+        out = sampler.step(model.denoise(x, *grid.rates(i)), grid, i, x, state)
+        x, state = out.prev_sample, out.state
     """
 
     prev_sample: Tensor
@@ -75,6 +80,11 @@ class DiffusionSampleOutput:
         pred_original_sample: the last estimate of x_0 (the book returns this).
         trajectory: if asked for, the samples after each step, (steps + 1, B, ...) starting with x_T.
         times: the float64 times visited, (steps + 1,), on the host (CPU).
+
+    Example::
+
+        out = sampler.sample(model, x_T, sampler.grid(schedule, 20), return_trajectory=True)
+        out.trajectory.shape                    # (21, B, ...), x_T first
     """
 
     sample: Tensor

@@ -56,6 +56,12 @@ class DDIMSampler(ClipsX0, DiffusionSampler):
         final_time: "zero" (t = 0) or "first_step" (t = 1/T, diffusers' ``set_alpha_to_one=False``).
         steps_offset: added to ``leading`` integer timesteps (diffusers' ``steps_offset``).
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+
+    Example::
+
+        sampler = DDIMSampler(spacing="trailing")              # eta = 0: deterministic
+        out = sampler.sample(model, x_T, sampler.grid(schedule, num_steps=50))
+        images = out.pred_original_sample
     """
 
     conformance: ClassVar[dict[str, Any]] = {"order": 1.0, "steps": 50}

@@ -45,6 +45,12 @@ class DDPMSampler(ClipsX0, DiffusionSampler):
         final_time: "zero" or "first_step" (t = 1/T), see :mod:`thermogen.samplers.diffusion.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+
+    Example::
+
+        sampler = DDPMSampler(variance_type="fixed_small")
+        grid = sampler.grid(schedule, num_steps=1000)           # every training step of a T = 1000 schedule
+        out = sampler.sample(model, x_T, grid, generator=torch.Generator().manual_seed(0))
     """
 
     conformance: ClassVar[dict[str, Any]] = {"steps": 100}  # stochastic: no ODE order

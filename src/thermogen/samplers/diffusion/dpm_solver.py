@@ -79,6 +79,15 @@ class DPMSolverPP2M(ClipsX0, DiffusionSampler):
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.diffusion.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+
+    Example::
+
+        sampler = DPMSolverPP2M()                               # log-SNR grid, lower_order_final
+        grid = sampler.grid(schedule, num_steps=10)
+        state = sampler.initial_state(grid)                     # the history of x0^, empty
+        for i in range(grid.num_steps):
+            out = sampler.step(model.denoise(x, *grid.rates(i)), grid, i, x, state)
+            x, state = out.prev_sample, out.state
     """
 
     solver_order = 2
@@ -160,6 +169,11 @@ class DPMSolverPP3M(DPMSolverPP2M):
     """DPM-Solver++(3M): the multistep solver with a quadratic x_0 extrapolation (3rd order).
 
     Same arguments as :class:`DPMSolverPP2M`.
+
+    Example::
+
+        sampler = DPMSolverPP3M()
+        out = sampler.sample(model, x_T, sampler.grid(schedule, num_steps=20))
     """
 
     solver_order = 3

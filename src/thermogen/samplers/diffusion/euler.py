@@ -50,6 +50,11 @@ class EulerSampler(DiffusionSampler):
         final_time: "zero" or "first_step", see :mod:`thermogen.samplers.diffusion.spacing`.
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+
+    Example::
+
+        ancestral = EulerSampler(eta=1.0)                       # k-diffusion's Euler ancestral
+        out = ancestral.sample(model, x_T, ancestral.grid(schedule, 30), generator=torch.Generator().manual_seed(0))
     """
 
     conformance: ClassVar[dict[str, Any]] = {"order": 1.0, "steps": 50}

@@ -58,7 +58,19 @@ def threshold(x0: Tensor, quantile: float, sample_max_value: float | None = None
 
 
 class ClipsX0:
-    """Mixin of samplers with the options above: ``clip_sample``, ``dynamic_threshold``, ``sample_max_value``."""
+    """Mixin of samplers with the options above: ``clip_sample``, ``dynamic_threshold``, ``sample_max_value``.
+
+    Example::
+
+        class Clipped(ClipsX0, DiffusionSampler):
+            def __init__(self, clip_sample: float | None = 1.0) -> None:
+                self.set_grid_options("uniform")
+                self.set_x0_options(clip_sample, None, None)
+
+            def step(self, denoised, grid, i, sample, state=None, generator=None):
+                x0 = self.limited_x0(denoised.x0)
+                ...
+    """
 
     clip_sample: float | None = None
     dynamic_threshold: float | None = None

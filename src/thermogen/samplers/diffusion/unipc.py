@@ -131,7 +131,14 @@ class _Plan(NamedTuple):
 
 
 class UniPCState(NamedTuple):
-    """One UniPC loop's state: the planned steps, the latest estimates and the correction still to apply."""
+    """One UniPC loop's state: the planned steps, the latest estimates and the correction still to apply.
+
+    Example::
+
+        state = sampler.initial_state(grid)     # every step planned, no estimates yet
+        out = sampler.step(model.denoise(x, *grid.rates(0)), grid, 0, x, state)
+        out.state.history                       # ((lambda_0, x0^_0),)
+    """
 
     plans: tuple[_Plan, ...]
     """Host coefficients of every step of the grid, planned once by :meth:`UniPCSampler.initial_state`."""
@@ -157,6 +164,11 @@ class UniPCSampler(ClipsX0, DiffusionSampler):
         final_time: "zero" or "first_step".
         steps_offset: added to ``leading`` integer timesteps.
         timesteps: the visited times of ``spacing="custom"`` (in (0, 1], decreasing), e.g. a fitted grid.
+
+    Example::
+
+        sampler = UniPCSampler(solver_order=3, variant="bh2")
+        out = sampler.sample(model, x_T, sampler.grid(schedule, num_steps=6))   # 6 model evaluations
     """
 
     conformance: ClassVar[dict[str, Any]] = {"order": 4.0, "steps": 20, "config": {"lower_order_final": False}}
