@@ -30,6 +30,11 @@ class DiffusionPipelineOutput(PipelineOutput):
     Attributes:
         images: list of PIL images, a float numpy array (B, H, W, C), or a tensor (B, C, H, W), all in [0, 1].
         trajectory: (steps + 1, B, C, H, W) samples x_t in model space, if ``return_trajectory``.
+
+    Example::
+
+        out = pipe(batch_size=4, output_type="pt")
+        out.images.shape, out[0] is out.images       # (4, 1, 28, 28), True
     """
 
     images: Any
@@ -40,6 +45,14 @@ class DiffusionPipeline(Pipeline):
     """Generate images by reversing ``schedule`` with ``sampler`` and the noise predictor ``model``.
 
     The model works in normalised space; outputs are denormalised and clipped to [0, 1].
+    The model owns what it predicts (``model.prediction_type``) and the sample shape
+    (``model.sample_shape``); the sampler is configuration only and can be swapped freely.
+
+    Example::
+
+        pipe = DiffusionPipeline.from_pretrained("thermogen/ddim-mnist")
+        images = pipe(batch_size=16, num_inference_steps=20, generator=torch.Generator().manual_seed(0)).images
+        fast = DiffusionPipeline.from_pretrained("thermogen/ddim-mnist", sampler="dpmpp_2m")   # same model
     """
 
     component_kinds: ClassVar[dict[str, str]] = {
