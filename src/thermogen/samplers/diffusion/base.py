@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -114,6 +114,7 @@ class DiffusionSampler(Sampler):
                 ...                                  # call denoiser(x, a, s) twice
     """
 
+    registry_kind: ClassVar[str] = "samplers"  # DiffusionSampler.from_config(config) builds the class it names
     spacing: Spacing = "uniform"
     final_time: FinalTime = "zero"
     steps_offset: int = 0
