@@ -132,7 +132,7 @@ def main() -> None:
                 model(noise, level)
 
     def sample() -> None:
-        pipeline(initial_noise=noise, num_inference_steps=args.steps, output_type="tensor", progress=False)
+        pipeline(initial_state=noise, num_inference_steps=args.steps, output_type="tensor", progress=False)
 
     bare = timed(forwards, args.repeats)
     bare_no_grad = timed(forwards_no_grad, args.repeats)

@@ -32,7 +32,6 @@ Goals: the best sampler at 10 evaluations at or below DDIM's error at 50, at 6 b
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import time
 from collections.abc import Callable
@@ -42,13 +41,15 @@ import torch
 from torch import Tensor
 
 from thermogen import registry
-from thermogen.interfaces import NoiseSchedule
+from thermogen.interfaces import NoisePredictor, NoiseSchedule
+from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.adams import DEISSampler, IPNDMSampler
+from thermogen.samplers.diffusion.base import DiffusionSampler
 from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.samplers.diffusion.ddpm import DDPMSampler
-from thermogen.samplers.diffusion.base import DiffusionSampler
 from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.diffusion.euler import EulerSampler
+from thermogen.samplers.diffusion.grid import TimeGrid
 from thermogen.samplers.diffusion.heun import HeunSampler
 from thermogen.samplers.diffusion.tuning import fit_timesteps, reference_solution, with_timesteps
 from thermogen.samplers.diffusion.unipc import UniPCSampler
@@ -76,33 +77,32 @@ FITTED_BUDGETS = (5, 6, 10)
 REFERENCE_STEPS = 500
 
 
-class CountingPredictor(torch.nn.Module):
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
+class CountingDenoiser:
+    """A denoiser (``model.denoise``) that counts its calls: the model evaluations of a loop."""
+
+    def __init__(self, model: NoisePredictor) -> None:
+        self.model = model
         self.calls = 0
 
-    def forward(self, x: Tensor, noise_level: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, signal_rate: float, noise_rate: float) -> Denoised:
         self.calls += 1
-        return self.inner(x, noise_level)
+        return self.model.denoise(x, signal_rate, noise_rate)
 
 
-class FineODE(DPMSolverPP3M):
-    """The reference solver: uniform in log-SNR from a given start time down to the schedule's final time."""
+def fine_ode_grid(schedule: NoiseSchedule, start: float, num_steps: int) -> TimeGrid:
+    """The reference grid: uniform in log-SNR from ``start`` down to the schedule's first step, then to t = 0."""
+    train_steps = getattr(schedule, "num_train_timesteps", None)
+    last = 1.0 / train_steps if train_steps else 1e-3
+    lam = torch.linspace(float(schedule.log_snr(start)), float(schedule.log_snr(last)), num_steps, dtype=torch.float64)
+    times = torch.cat([schedule.time_from_log_snr(lam), torch.zeros(1, dtype=torch.float64)])
+    times[0] = start
+    return TimeGrid.from_times(schedule, times)
 
-    def __init__(self, start: float) -> None:
-        super().__init__(spacing="log_snr")
-        self.start = start
 
-    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        train_steps = getattr(schedule, "num_train_timesteps", None)
-        last = 1.0 / train_steps if train_steps else 1e-3
-        lam = torch.linspace(
-            float(schedule.log_snr(self.start)), float(schedule.log_snr(last)), num_steps, dtype=torch.float64
-        )
-        grid = torch.cat([schedule.time_from_log_snr(lam), torch.zeros(1, dtype=torch.float64)])
-        grid[0] = self.start
-        return grid
+def fine_ode(model: NoisePredictor, schedule: NoiseSchedule, x_T: Tensor, start: float) -> Tensor:
+    """The exact probability-flow solution from ``x_T`` at ``start``: DPM-Solver++ 3M on :func:`fine_ode_grid`."""
+    grid = fine_ode_grid(schedule, start, REFERENCE_STEPS)
+    return DPMSolverPP3M(spacing="log_snr").sample(model, x_T, grid).sample
 
 
 def qmc_normal(n: int, seed: int) -> Tensor:
@@ -122,16 +122,27 @@ def distance(x: Tensor, y: Tensor) -> float:
     return sliced_wasserstein(x, y, num_projections=256, generator=torch.Generator().manual_seed(1))
 
 
+def evaluations(sampler: DiffusionSampler, grid: TimeGrid) -> int:
+    """The model evaluations of a loop over ``grid``, counted on a one-sample run with a free denoiser."""
+    calls = 0
+
+    def free(x: Tensor, signal_rate: float, noise_rate: float) -> Denoised:
+        nonlocal calls
+        calls += 1
+        return Denoised(x0=x, eps=torch.zeros_like(x))
+
+    sampler.sample(free, torch.zeros(1, 2, dtype=torch.float64), grid)
+    return calls
+
+
 def steps_within(sampler: DiffusionSampler, schedule: NoiseSchedule, budget: int) -> int:
     """The most steps whose model evaluations fit in ``budget``."""
-    if not isinstance(sampler, HeunSampler):
+    if sampler.evaluations_per_step == 1:
         return budget
     steps = 1
-    while True:
-        grid = sampler.set_timesteps(schedule, steps + 1)
-        if sum(1 + sampler.needs_correction(t, t_prev) for t, t_prev in itertools.pairwise(grid)) > budget:
-            return steps
+    while evaluations(sampler, sampler.grid(schedule, steps + 1)) <= budget:
         steps += 1
+    return steps
 
 
 Results = dict[tuple[str, str], dict[int, tuple[int, float, float]]]
@@ -146,7 +157,8 @@ def measure(
     budgets: tuple[int, ...] = BUDGETS,
 ) -> tuple[Results, dict[str, float]]:
     """``{(sampler, spacing): {budget: (NFE used, sliced W2, ODE error)}}`` and the QMC / iid floors."""
-    model = CountingPredictor(NoisyMixturePredictor(mixture))
+    predictor = NoisyMixturePredictor(mixture)
+    model = CountingDenoiser(predictor)
     x_T_by_start: dict[float, Tensor] = {}
     exact_by_start: dict[float, Tensor] = {}
     truth: dict[float, Tensor] = {}
@@ -155,9 +167,7 @@ def measure(
     def x_T_at(start: float) -> Tensor:  # N(0, I) at any start time, as a pipeline draws it
         if start not in x_T_by_start:
             x_T_by_start[start] = qmc_normal(n, seed=7)
-            exact_by_start[start] = (
-                FineODE(start).sample(model, x_T_by_start[start], REFERENCE_STEPS, schedule, progress=False).sample
-            )
+            exact_by_start[start] = fine_ode(predictor, schedule, x_T_by_start[start], start)
         return x_T_by_start[start]
 
     def true_set(end: float) -> Tensor:
@@ -175,12 +185,11 @@ def measure(
             row = {}
             for budget in budgets:
                 sampler = make(spacing)
-                steps = steps_within(sampler, schedule, budget)
-                times = sampler.timestep_grid(schedule, steps)
-                start, end = float(times[0]), float(times[-1])
+                grid = sampler.grid(schedule, steps_within(sampler, schedule, budget))
+                start, end = grid.times[0], grid.times[-1]
                 x_T = x_T_at(start)
                 model.calls = 0
-                out = sampler.sample(model, x_T, steps, schedule, torch.Generator().manual_seed(4), progress=False)
+                out = sampler.sample(model, x_T, grid, torch.Generator().manual_seed(4))
                 ode_error = float((out.sample - exact_by_start[start]).norm(dim=1).mean())
                 row[budget] = (model.calls, distance(out.sample, true_set(end)), ode_error)
             results[(name, spacing)] = row
@@ -203,7 +212,8 @@ def measure_fitted(
         for budget in budgets:
             sampler = SAMPLERS[name]("log_snr")
             fitted = fit_timesteps(model, schedule, sampler, budget, fit_x, fit_reference)
-            out = with_timesteps(sampler, fitted.timesteps).sample(model, x_T, budget, schedule, progress=False)
+            tuned = with_timesteps(sampler, fitted.timesteps)
+            out = tuned.sample(model, x_T, tuned.grid(schedule, budget))
             row[budget] = (budget, distance(out.sample, truth), float((out.sample - exact).norm(dim=1).mean()))
         results[(name, "fitted")] = row
     return results

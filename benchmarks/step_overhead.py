@@ -3,12 +3,19 @@
     python benchmarks/step_overhead.py [--steps 50] [--repeats 5]
 
 For each sample shape, every sampler runs a whole loop of ``--steps`` steps on
-the ``linear`` schedule (T = 1000) with a fixed model output; the figure is
-the best of ``--repeats`` loops divided by the number of steps, so it includes
-the per-step host work (looking up times and coefficients) and the tensor
-passes; ``set_timesteps`` (once per loop) is timed on its own. diffusers' ``DDIMScheduler.step`` (with
-``clip_sample=False``, which thermogen's DDIM also defaults to) is timed the
-same way when diffusers is installed; ratios are thermogen / diffusers.
+the ``linear`` schedule (T = 1000) with a fixed epsilon output; the figure is
+the best of ``--repeats`` loops divided by the number of steps. A step is the
+diffusers-style one: ``denoised_from_output`` (what ``model.denoise`` adds to a
+network call: the (x0^, eps^) pair, which diffusers' ``step`` computes inside)
+then ``sampler.step(denoised, grid, i, x, state)``; Heun, which has no
+single-evaluation ``step``, runs ``solve_step`` with that free denoiser (two
+evaluations per step). So the figure includes the per-step host work (reading
+the grid's rates and the planned coefficients) and the tensor passes.
+``sampler.grid`` + ``sampler.initial_state`` (once per loop: the grid's rates
+and, for UniPC, iPNDM and DEIS, the per-step coefficients) are timed on their
+own; every timed loop starts from the same initial state (a value). diffusers'
+``DDIMScheduler.step`` (with ``clip_sample=False``, which thermogen's DDIM also
+defaults to) is timed the same way when diffusers is installed; ratios are thermogen / diffusers.
 
 Goals: thermogen's DDIM at most 1/3 of diffusers' time per step on the tiny
 (1, 2) tensor (host overhead) and at most 0.7x on the (64, 3, 64, 64) batch
@@ -18,16 +25,17 @@ Goals: thermogen's DDIM at most 1/3 of diffusers' time per step on the tiny
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 from collections.abc import Callable
 
 import torch
+from torch import Tensor
 
+from thermogen.parameterisation import Denoised, denoised_from_output
 from thermogen.samplers.diffusion.adams import DEISSampler, IPNDMSampler
+from thermogen.samplers.diffusion.base import DiffusionSampler
 from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.samplers.diffusion.ddpm import DDPMSampler
-from thermogen.samplers.diffusion.base import DiffusionSampler
 from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.diffusion.euler import EulerSampler
 from thermogen.samplers.diffusion.heun import HeunSampler
@@ -43,7 +51,7 @@ SAMPLERS: dict[str, Callable[[], DiffusionSampler]] = {
     "dpmpp_3m": DPMSolverPP3M,
     "euler": EulerSampler,
     "euler eta=1": lambda: EulerSampler(eta=1.0),
-    "heun (predictor step)": HeunSampler,
+    "heun (solve_step, 2 evals)": HeunSampler,
     "unipc": UniPCSampler,
     "ipndm": IPNDMSampler,
     "deis": DEISSampler,
@@ -66,21 +74,30 @@ def thermogen_loop(make: Callable[[], DiffusionSampler], shape: tuple[int, ...],
     model_output = torch.randn(shape, generator=torch.Generator().manual_seed(1))
     sampler = make()
     generator = torch.Generator().manual_seed(2)
-    times = sampler.set_timesteps(schedule, steps)  # once per loop, outside the steps (timed separately)
-    pairs = list(itertools.pairwise(times))  # host 0-dim tensors, as DiffusionSampler.sample passes them
+    grid = sampler.grid(schedule, steps)  # once per loop, outside the steps (timed separately) ...
+    initial = sampler.initial_state(grid)  # ... and a value: every loop starts from it
+
+    def denoiser(x: Tensor, signal_rate: float, noise_rate: float) -> Denoised:  # a free epsilon model
+        return denoised_from_output(model_output, "epsilon", x, signal_rate, noise_rate)
 
     def run() -> None:
-        sampler.reset()
-        x = x_T
-        for t, t_prev in pairs:
-            x = sampler.step(model_output, t, t_prev, x, generator=generator).prev_sample
+        x, state = x_T, initial
+        for i in range(steps):
+            out = sampler.step(denoiser(x, *grid.rates(i)), grid, i, x, state, generator=generator)
+            x, state = out.prev_sample, out.state
 
-    return run
+    def run_solver() -> None:
+        x, state = x_T, initial
+        for i in range(steps):
+            out = sampler.solve_step(denoiser, grid, i, x, state, generator=generator)
+            x, state = out.prev_sample, out.state
+
+    return run if sampler.evaluations_per_step == 1 else run_solver
 
 
-def set_timesteps_us(make: Callable[[], DiffusionSampler], steps: int, repeats: int) -> float:
+def grid_and_state_us(make: Callable[[], DiffusionSampler], steps: int, repeats: int) -> float:
     sampler, schedule = make(), LinearSchedule()
-    return best_loop(lambda: sampler.set_timesteps(schedule, steps), repeats) * 1e6
+    return best_loop(lambda: sampler.initial_state(sampler.grid(schedule, steps)), repeats) * 1e6
 
 
 def diffusers_loop(shape: tuple[int, ...], steps: int) -> Callable[[], None] | None:
@@ -109,9 +126,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, {args.steps} steps per loop, best of {args.repeats} loops\n")
-    print(f"set_timesteps (host, once per loop; {args.steps} steps):")
+    print(f"grid + initial_state (host, once per loop; {args.steps} steps):")
     for name, make in SAMPLERS.items():
-        print(f"  {name:24s} {set_timesteps_us(make, args.steps, args.repeats):10.1f} us")
+        print(f"  {name:26s} {grid_and_state_us(make, args.steps, args.repeats):10.1f} us")
     print()
     for shape in SHAPES:
         repeats = args.repeats * (20 if shape == (1, 2) else 1)
@@ -120,14 +137,14 @@ def main() -> None:
         if reference is not None:
             diffusers_us = best_loop(reference, repeats) / args.steps * 1e6
         print(f"shape {shape}:")
-        header = f"  {'sampler':24s} {'us/step':>10s}"
+        header = f"  {'sampler':26s} {'us/step':>10s}"
         print(header + (f" {'/ diffusers DDIM':>17s}" if diffusers_us else ""))
         if diffusers_us is not None:
-            print(f"  {'diffusers DDIMScheduler':24s} {diffusers_us:10.1f} {1.0:17.2f}")
+            print(f"  {'diffusers DDIMScheduler':26s} {diffusers_us:10.1f} {1.0:17.2f}")
         for name, make in SAMPLERS.items():
             ours = best_loop(thermogen_loop(make, shape, args.steps), repeats) / args.steps * 1e6
             ratio = f" {ours / diffusers_us:17.2f}" if diffusers_us else ""
-            print(f"  {name:24s} {ours:10.1f}{ratio}")
+            print(f"  {name:26s} {ours:10.1f}{ratio}")
         print()
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ import torch
 from thermogen import registry
 from thermogen.cli import main
 from thermogen.interfaces import NoiseSchedule
-from thermogen.samplers import DDPMSampler, DiffusionStepOutput, HeunSampler
+from thermogen.samplers import DDPMSampler, Denoiser, DiffusionStepOutput, HeunSampler, TimeGrid
 from thermogen.testing.conformance import (
     ConformanceError,
     diffusion_samplers,
@@ -44,11 +45,13 @@ class EulerClaimingSecondOrder(HeunSampler):
 
     conformance = {"order": 2.0, "steps": 20}  # noqa: RUF012
 
-    def model_step(self, model, t, t_prev, sample, generator=None) -> DiffusionStepOutput:  # type: ignore[override]
-        output = model(sample, self.noise_level(t, sample))
-        x0, eps = self.predict_x0_and_eps(output, t, sample)
-        a, s = self.host_rates(t_prev)
-        return DiffusionStepOutput(prev_sample=a * x0 + s * eps, pred_original_sample=x0)
+    def solve_step(
+        self, denoiser: Denoiser, grid: TimeGrid, i: int, sample: torch.Tensor, state: Any = None, generator: Any = None
+    ) -> DiffusionStepOutput:
+        """One Euler step (one denoiser call) from times[i] to times[i + 1]."""
+        denoised = denoiser(sample, *grid.rates(i))
+        a, s = grid.rates(i + 1)
+        return DiffusionStepOutput(prev_sample=a * denoised.x0 + s * denoised.eps, pred_original_sample=denoised.x0)
 
 
 class GlobalNoiseDDPM(DDPMSampler):

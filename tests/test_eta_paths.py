@@ -1,7 +1,8 @@
 """``eta`` given to a sampler that has none: every way of passing it ends in an error that says so.
 
 The paths: the pipeline call, ``from_pretrained`` (as a plain keyword, beside a sampler name or
-object, inside a sampler config), ``Sampler.from_config``, ``sampler.step`` and ``thermogen sample``.
+object, inside a sampler config), ``Sampler.from_config``, ``sampler.step`` / ``solve_step`` and
+``thermogen sample``.
 Where the sampler has eta, the same paths give what ``DDIMSampler(eta=...)`` gives.
 """
 
@@ -17,6 +18,7 @@ from thermogen.cli import main
 from thermogen.errors import ConfigError
 from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.models.unet import UNet
+from thermogen.parameterisation import Denoised
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline
 from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.samplers.langevin import SGLDSampler
@@ -76,11 +78,16 @@ def test_eta_inside_a_sampler_config(saved: Path, name: str) -> None:
 
 @pytest.mark.parametrize("name", WITHOUT_ETA)
 def test_step_with_eta(name: str) -> None:
+    """Both step-wise entry points (``step``: diffusers style; ``solve_step``: with a denoiser) refuse eta."""
     sampler = registry.get("samplers", name)()
-    sampler.set_timesteps(OffsetCosineSchedule(), 2)
+    grid = sampler.grid(OffsetCosineSchedule(), 2)
+    state = sampler.initial_state(grid)
     x = torch.zeros(1, 1, 8, 8)
+    denoised = Denoised(x0=x, eps=x)
     with pytest.raises(TypeError, match=r"step\(\) got an unexpected keyword argument 'eta'"):
-        sampler.step(x, sampler.host_times[0], sampler.host_times[1], x, eta=0.5)
+        sampler.step(denoised, grid, 0, x, state, eta=0.5)
+    with pytest.raises(TypeError, match=r"solve_step\(\) got an unexpected keyword argument 'eta'"):
+        sampler.solve_step(lambda x_t, a, s: denoised, grid, 0, x, state, eta=0.5)
 
 
 def test_ebm_pipeline_with_eta(tmp_path: Path) -> None:

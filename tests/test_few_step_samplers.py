@@ -6,9 +6,9 @@ convergence orders and mixture reproduction in tests/test_samplers.py.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -17,9 +17,10 @@ from torch import Tensor
 from thermogen import registry
 from thermogen.errors import ConfigError
 from thermogen.interfaces import NoiseSchedule
-from thermogen.samplers import DEISSampler, DiffusionSampler, DPMSolverPP3M, IPNDMSampler, UniPCSampler
-from thermogen.samplers.diffusion.adams import adams_weights
+from thermogen.samplers import DEISSampler, DiffusionSampler, DPMSolverPP3M, IPNDMSampler, TimeGrid, UniPCSampler
+from thermogen.samplers.diffusion.adams import AdamsSampler, adams_weights
 from thermogen.samplers.diffusion.ddim import DDIMSampler
+from thermogen.samplers.diffusion.dpm_solver import half_log_snr
 from thermogen.samplers.diffusion.multistep import step_order
 from thermogen.schedules import LinearSchedule, OffsetCosineSchedule
 from thermogen.testing import MIXTURES, GaussianMixture, NoisyMixturePredictor
@@ -46,17 +47,6 @@ def sigma_grid(schedule: NoiseSchedule, sigmas: Tensor) -> Tensor:
     return schedule.time_from_log_snr(-2.0 * torch.log(sigmas))
 
 
-class OnGrid(IPNDMSampler):
-    """iPNDM on a given grid of times."""
-
-    def __init__(self, times: Tensor, solver_order: int) -> None:
-        super().__init__(solver_order=solver_order, lower_order_final=False)
-        self.times = times
-
-    def timestep_grid(self, schedule: NoiseSchedule, num_steps: int) -> Tensor:
-        return self.times
-
-
 def published_loop(schedule: NoiseSchedule, times: Tensor, coefficients: Callable[[list[float], int], list[float]]):
     """Adams-Bashforth on dx~/dsigma = eps^ in x~ = x / a, written out: the papers' loop."""
     signal, noise = schedule.rates64(times)
@@ -78,7 +68,8 @@ def test_ipndm_on_equal_sigma_steps_is_the_published_ipndm() -> None:
     sigma_end = float(schedule.noise_rate(0.0) / schedule.signal_rate(0.0))
     times = sigma_grid(schedule, torch.linspace(sigma_start, sigma_end, 13, dtype=torch.float64))
     expected = published_loop(schedule, times, lambda _, i: table[min(i, 3)])
-    got = OnGrid(times, 4).sample(MODEL, x_T(), 12, schedule, progress=False).sample
+    sampler = IPNDMSampler(solver_order=4, lower_order_final=False)
+    got = sampler.sample(MODEL, x_T(), TimeGrid.from_times(schedule, times)).sample
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)
 
 
@@ -92,9 +83,9 @@ def test_ipndm_order_2_is_the_variable_step_adams_bashforth_formula() -> None:
         return [1.0 + r / 2.0, -r / 2.0]
 
     schedule = OffsetCosineSchedule()
-    times = IPNDMSampler(spacing="karras").timestep_grid(schedule, 9)
-    expected = published_loop(schedule, times, ab2)
-    got = OnGrid(times, 2).sample(MODEL, x_T(), 9, schedule, progress=False).sample
+    grid = IPNDMSampler(spacing="karras").grid(schedule, 9)
+    expected = published_loop(schedule, grid.as_tensor(), ab2)
+    got = IPNDMSampler(solver_order=2, lower_order_final=False).sample(MODEL, x_T(), grid).sample
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -126,8 +117,8 @@ def test_unipc_order_1_with_corrector_is_second_order_and_without_is_ddim() -> N
     plain = UniPCSampler(solver_order=1, disable_corrector=tuple(range(16)), spacing="log_snr")
     ddim = DDIMSampler(spacing="log_snr")
     torch.testing.assert_close(
-        plain.sample(MODEL, x_T(), 16, schedule, progress=False).sample,
-        ddim.sample(MODEL, x_T(), 16, schedule, progress=False).sample,
+        plain.sample(MODEL, x_T(), plain.grid(schedule, 16)).sample,
+        ddim.sample(MODEL, x_T(), ddim.grid(schedule, 16)).sample,
         rtol=1e-12,
         atol=1e-12,
     )
@@ -143,12 +134,8 @@ def test_step_order_counts_down_at_the_end_with_lower_order_final() -> None:
 @pytest.mark.parametrize("name", sorted(MULTISTEP))
 def test_lower_order_final_changes_the_last_steps_only(name: str) -> None:
     schedule = LinearSchedule()
-    outs = [
-        MULTISTEP[name](lower_order_final=flag).sample(
-            MODEL, x_T(), 8, schedule, return_trajectory=True, progress=False
-        )
-        for flag in (True, False)
-    ]
+    samplers = [MULTISTEP[name](lower_order_final=flag) for flag in (True, False)]
+    outs = [sampler.sample(MODEL, x_T(), sampler.grid(schedule, 8), return_trajectory=True) for sampler in samplers]
     trajectories = [out.trajectory for out in outs]
     assert trajectories[0] is not None and trajectories[1] is not None
     torch.testing.assert_close(trajectories[0][:-3], trajectories[1][:-3], rtol=0, atol=0)
@@ -158,7 +145,8 @@ def test_lower_order_final_changes_the_last_steps_only(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(MULTISTEP))
 def test_the_step_to_sigma_zero_returns_the_x0_estimate(name: str) -> None:
     """The last step to t = 0 (alpha_bar = 1) is first order even without lower_order_final."""
-    out = MULTISTEP[name](lower_order_final=False).sample(MODEL, x_T(), 6, LinearSchedule(), progress=False)
+    sampler = MULTISTEP[name](lower_order_final=False)
+    out = sampler.sample(MODEL, x_T(), sampler.grid(LinearSchedule(), 6))
     assert float(out.times[-1]) == 0.0
     torch.testing.assert_close(out.sample, out.pred_original_sample, rtol=0, atol=0)
 
@@ -191,22 +179,44 @@ def test_bad_arguments_name_the_value(make: Callable[[], object], fragment: str)
         make()
 
 
-@pytest.mark.parametrize("name", ["unipc", "ipndm", "deis"])
-def test_coefficients_planned_by_set_timesteps_equal_those_computed_per_step(name: str) -> None:
-    """The per-step weights made once per grid give the trajectory of weights computed at each step.
+def plan_on_the_spot(sampler: Any, grid: TimeGrid, i: int, state: Any) -> Any:
+    """Step ``i``'s coefficients computed from what the loop holds at that step (not from the whole grid).
 
-    The second loop clears the plan, so every step takes the on-the-spot path.
+    UniPC: the half log-SNRs of the x_0 estimates in its history, latest first, the new one at times[i]
+    first. Adams (iPNDM, DEIS): the sigmas of the eps^ estimates it will combine, latest first.
+    """
+    if isinstance(sampler, UniPCSampler):
+        lams = [half_log_snr(*grid.rates(i)), *(lam for lam, _ in state.history[::-1])]
+        return sampler._plan(grid, i, lams[: sampler.solver_order])
+    assert isinstance(sampler, AdamsSampler)
+    sigma = [s / a if a > 0.0 else math.inf for a, s in zip(grid.signal_rates, grid.noise_rates)]
+    used = min(len(state.history) + 1, sampler.solver_order)
+    return sampler._plan(grid, i, [sigma[i - j] for j in range(used)], sigma[i + 1])
+
+
+@pytest.mark.parametrize("name", ["unipc", "ipndm", "deis"])
+def test_coefficients_planned_by_initial_state_equal_those_computed_per_step(name: str) -> None:
+    """The per-step weights made once per grid (``initial_state``) give the trajectory of weights computed at
+    each step from the loop's own history.
+
+    The second loop starts with no plan at all (every entry None), so every step takes the on-the-spot
+    coefficients, put in place just before the step reads them.
     """
     schedule = LinearSchedule()
-    planned, per_step = MULTISTEP[name](), MULTISTEP[name]()
-    times = planned.set_timesteps(schedule, 8)
-    per_step.set_timesteps(schedule, 8)
-    per_step._plans.clear()
+    sampler = MULTISTEP[name]()
+    grid = sampler.grid(schedule, 8)
+    planned = sampler.initial_state(grid)
+    per_step = planned._replace(plans=(None,) * grid.num_steps)
     x = y = x_T()
-    for t, t_prev in itertools.pairwise(times):
-        x = planned.step(MODEL(x, planned.noise_level(t, x)), t, t_prev, x).prev_sample
-        y = per_step.step(MODEL(y, per_step.noise_level(t, y)), t, t_prev, y).prev_sample
-    assert not per_step._plans
+    for i in range(grid.num_steps):
+        out = sampler.step(MODEL.denoise(x, *grid.rates(i)), grid, i, x, planned)
+        x, planned = out.prev_sample, out.state
+        plan = plan_on_the_spot(sampler, grid, i, per_step)
+        assert plan == planned.plans[i], f"step {i}"
+        per_step = per_step._replace(plans=(*per_step.plans[:i], plan, *per_step.plans[i + 1 :]))
+        out = sampler.step(MODEL.denoise(y, *grid.rates(i)), grid, i, y, per_step)
+        y, per_step = out.prev_sample, out.state
+    assert None not in per_step.plans
     torch.testing.assert_close(x, y, rtol=0, atol=1e-14)
 
 
@@ -217,7 +227,8 @@ def test_every_benchmark_mixture_is_reproduced_by_a_fine_solve_from_pure_noise(n
     (to 10 %). The std is the data's shrunk by the last step, from sigma_min = sigma(1/T) = 0.01 to 0, which
     returns the posterior mean: ``std * std / hypot(std, sigma_min)`` (5 % less for the 0.03-wide mode)."""
     mixture, schedule = MIXTURES[name](), LinearSchedule()
-    out = DPMSolverPP3M().sample(NoisyMixturePredictor(mixture), x_T(4000), 100, schedule, progress=False)
+    sampler = DPMSolverPP3M()
+    out = sampler.sample(NoisyMixturePredictor(mixture), x_T(4000), sampler.grid(schedule, 100))
     sigma_min = float(schedule.noise_rate(1e-3) / schedule.signal_rate(1e-3))
     component = mixture.component_of(out.sample)
     counts = torch.bincount(component, minlength=mixture.num_components) / 4000

@@ -12,22 +12,23 @@ from torch import Tensor
 
 from thermogen import registry
 from thermogen.interfaces import EnergyModel
+from thermogen.parameterisation import denoised_from_output
 from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.samplers.diffusion.ddpm import DDPMSampler
 from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M
 from thermogen.samplers.diffusion.euler import EulerSampler
+from thermogen.samplers.diffusion.grid import TimeGrid
 from thermogen.schedules.cosine import CosineSchedule, OffsetCosineSchedule
 from thermogen.testing import GaussianMixture, NoisyMixturePredictor
 from thermogen.testing.gaussian_mixture import GaussianMixtureEnergy
 
 
-def zero_model(x: Tensor, noise_level: Tensor) -> Tensor:
-    return torch.zeros_like(x)
-
-
 def one_step(sampler, t: float, t_prev: float, x: Tensor, seed: int) -> Tensor:
-    sampler.set_timesteps(OffsetCosineSchedule(), 4)
-    return sampler.step(torch.zeros_like(x), t, t_prev, x, generator=torch.Generator().manual_seed(seed)).prev_sample
+    """One step from t to t_prev (a two-time grid on offset_cosine) with an epsilon network that outputs 0."""
+    grid = TimeGrid.from_times(OffsetCosineSchedule(), [t, t_prev])
+    denoised = denoised_from_output(torch.zeros_like(x), "epsilon", x, *grid.rates(0))
+    generator = torch.Generator().manual_seed(seed)
+    return sampler.step(denoised, grid, 0, x, sampler.initial_state(grid), generator=generator).prev_sample
 
 
 def rates(t: float) -> tuple[float, float]:
@@ -64,10 +65,11 @@ def test_ddpm_step_is_the_posterior_mean_plus_its_variance(variance_type: str) -
 
 def test_ddpm_fixed_large_adds_no_noise_on_the_step_to_clean_data() -> None:
     sampler = DDPMSampler(variance_type="fixed_large")
-    sampler.set_timesteps(CosineSchedule(), 4)  # noise_rate(0) = 0
+    grid = TimeGrid.from_times(CosineSchedule(), [0.25, 0.0])  # noise_rate(0) = 0
     x = torch.randn(8, 4, dtype=torch.float64)
-    a, _ = sampler.host_rates(0.25)
-    out = sampler.step(torch.zeros_like(x), 0.25, 0.0, x, generator=torch.Generator().manual_seed(0))
+    a, s = grid.rates(0)
+    denoised = denoised_from_output(torch.zeros_like(x), "epsilon", x, a, s)  # eps^ = 0
+    out = sampler.step(denoised, grid, 0, x, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(out.prev_sample, x / a, rtol=1e-10, atol=1e-10)  # the posterior mean x0^, no noise
 
 
@@ -92,14 +94,15 @@ def test_lower_order_final_makes_the_last_step_first_order(num_steps: int) -> No
     results = {}
     for lower in (True, False):
         sampler = DPMSolverPP2M(spacing="uniform", lower_order_final=lower)
-        times = sampler.set_timesteps(schedule, num_steps)
-        x = x_T
+        grid = sampler.grid(schedule, num_steps)
+        x, state = x_T, sampler.initial_state(grid)
         for i in range(num_steps - 1):
-            x = sampler.model_step(model, times[i], times[i + 1], x).prev_sample
-        last = sampler.model_step(model, times[-2], times[-1], x).prev_sample
+            out = sampler.step(model.denoise(x, *grid.rates(i)), grid, i, x, state)
+            x, state = out.prev_sample, out.state
+        last_step = num_steps - 1
+        last = sampler.step(model.denoise(x, *grid.rates(last_step)), grid, last_step, x, state).prev_sample
         ddim = DDIMSampler(spacing="uniform")
-        ddim.set_timesteps(schedule, num_steps)
-        first_order = ddim.model_step(model, times[-2], times[-1], x).prev_sample
+        first_order = ddim.step(model.denoise(x, *grid.rates(last_step)), grid, last_step, x).prev_sample
         results[lower] = (last, first_order)
     torch.testing.assert_close(results[True][0], results[True][1], rtol=1e-10, atol=1e-10)
     assert float((results[False][0] - results[False][1]).abs().max()) > 1e-4  # second order differs
@@ -115,7 +118,7 @@ def _run_every_sampler() -> None:
         cls = registry.get("samplers", name)
         sampler = cls(eta=1.0) if name in ("ddim", "euler") else cls()
         x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        sampler.sample(diffusion, x, 4, schedule, generator=torch.Generator().manual_seed(1), progress=False)
+        sampler.sample(diffusion, x, sampler.grid(schedule, 4), generator=torch.Generator().manual_seed(1))
     energy = GaussianMixtureEnergy(GaussianMixture([[0.0, 0.0]], [0.5]))
     for name in ("sgld", "mala", "hmc"):
         x = torch.zeros(16, 2, dtype=torch.float64)

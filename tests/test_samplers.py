@@ -21,14 +21,18 @@ from statistical_rules import pooled_spread_error, spread_tolerance
 
 import thermogen
 from thermogen import registry
+from thermogen.diffusers_interop import (
+    load_diffusers_scheduler,
+    prediction_type_from_diffusers_config,
+    sampler_from_diffusers_config,
+)
 from thermogen.errors import ConfigError
-from thermogen.samplers import STOP, DEISSampler, DiffusionSampler, IPNDMSampler, StepInfo, UniPCSampler
+from thermogen.parameterisation import MIN_RATE, Denoised, denoised_from_output
+from thermogen.samplers import STOP, DEISSampler, DiffusionSampler, IPNDMSampler, StepInfo, TimeGrid, UniPCSampler
 from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.samplers.diffusion.ddpm import DDPMSampler
-from thermogen.samplers.diffusion.base import MIN_RATE
 from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.diffusion.euler import EulerSampler
-from thermogen.diffusers_interop import load_diffusers_scheduler, sampler_from_diffusers_config
 from thermogen.samplers.diffusion.heun import HeunSampler
 from thermogen.samplers.diffusion.spacing import timestep_grid
 from thermogen.schedules import CosineSchedule, ImprovedCosineSchedule, LinearSchedule, OffsetCosineSchedule
@@ -76,15 +80,24 @@ def fractions(mixture: GaussianMixture, x: torch.Tensor) -> torch.Tensor:
     return torch.bincount(mixture.component_of(x), minlength=mixture.num_components).double() / x.shape[0]
 
 
-def run(sampler: DiffusionSampler, schedule: thermogen.NoiseSchedule, steps: int, seed: int = 0, n: int = N):
-    """Sample from x_T ~ the true marginal at the first time; return (output, the true marginal at the end)."""
-    times = sampler.timestep_grid(schedule, steps)
-    start, end = (float(schedule.noise_rate(t)) for t in (times[0], times[-1]))
+def run(
+    sampler: DiffusionSampler,
+    schedule: thermogen.NoiseSchedule,
+    steps: int,
+    seed: int = 0,
+    n: int = N,
+    prediction_type: str = "epsilon",
+):
+    """Sample from x_T ~ the true marginal at the first time; return (output, the true marginal at the end).
+
+    The exact model outputs ``prediction_type`` (the model's setting; the sampler never sees it).
+    """
+    grid = sampler.grid(schedule, steps)
     generator = torch.Generator().manual_seed(seed)
-    x_T = MIX.noised(start).sample(n, generator, dtype=torch.float64)
-    predictor = NoisyMixturePredictor(MIX, prediction_type=sampler.prediction_type)
-    out = sampler.sample(predictor, x_T, steps, schedule, generator=generator, progress=False)
-    return out, MIX.noised(end)
+    x_T = MIX.noised(grid.noise_rates[0]).sample(n, generator, dtype=torch.float64)
+    predictor = NoisyMixturePredictor(MIX, prediction_type=prediction_type)
+    out = sampler.sample(predictor, x_T, grid, generator=generator)
+    return out, MIX.noised(grid.noise_rates[-1])
 
 
 # -- the analytic ground truth itself ----------------------------------------------------
@@ -136,6 +149,8 @@ def test_mixture_models_round_trip_through_their_configs(tmp_path) -> None:
         config = json.loads(json.dumps(model.to_config()))
         again = thermogen.from_config(config)
         assert type(again) is type(model) and again.config == model.config
+        if isinstance(model, NoisyMixturePredictor):  # the model's prediction type is part of its config
+            assert config["prediction_type"] == "v" and again.prediction_type == "v"
         model.save_pretrained(tmp_path / config["_class_name"])
         loaded = type(model).from_pretrained(tmp_path / config["_class_name"])
         torch.testing.assert_close(loaded.mixture.means, MIX.means)
@@ -208,8 +223,8 @@ def test_ode_samplers_converge_at_their_order(factory: Callable[..., DiffusionSa
 
 def test_zero_terminal_snr_with_v_prediction_reproduces_the_mixture() -> None:
     schedule = LinearSchedule(rescale_betas_zero_snr=True)
-    for sampler in (DDIMSampler(spacing="trailing", prediction_type="v"), DPMSolverPP2M(prediction_type="v")):
-        out, target = run(sampler, schedule, 50)
+    for sampler in (DDIMSampler(spacing="trailing"), DPMSolverPP2M()):
+        out, target = run(sampler, schedule, 50, prediction_type="v")
         assert bool(out.sample.isfinite().all())
         torch.testing.assert_close(fractions(target, out.sample), target.weights, atol=0.05, rtol=0)
 
@@ -231,7 +246,8 @@ def test_book_reverse_diffusion_is_ddim_uniform_on_offset_cosine() -> None:
         next_signal, next_noise = schedule.rates(t - 1.0 / steps if k < steps - 1 else 0.0)
         x = next_signal * pred_images + next_noise * pred_noise
     for spacing in ("uniform", "linspace"):  # a continuous schedule has no integer grid: linspace = uniform
-        out = DDIMSampler(spacing=spacing).sample(model, x_T, steps, schedule, progress=False)
+        sampler = DDIMSampler(spacing=spacing)
+        out = sampler.sample(model, x_T, sampler.grid(schedule, steps))
         assert out.times.tolist() == [1.0 - k * (1.0 / steps) for k in range(steps)] + [0.0]
         torch.testing.assert_close(out.sample, x, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(out.pred_original_sample, pred_images, rtol=1e-12, atol=1e-12)
@@ -243,8 +259,9 @@ def test_book_reverse_diffusion_is_ddim_uniform_on_offset_cosine() -> None:
 def test_ddim_eta0_is_deterministic_and_ignores_the_generator() -> None:
     model, schedule = NoisyMixturePredictor(MIX), LinearSchedule()
     x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
+    sampler = DDIMSampler()
     outs = [
-        DDIMSampler().sample(model, x_T, 10, schedule, generator=g, progress=False).sample
+        sampler.sample(model, x_T, sampler.grid(schedule, 10), generator=g).sample
         for g in (None, torch.Generator().manual_seed(1), torch.Generator().manual_seed(2))
     ]
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
@@ -256,27 +273,29 @@ def test_stochastic_samplers_follow_their_generator(factory: Callable[[], Diffus
     x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(0))
 
     def draw(seed: int) -> torch.Tensor:
-        return factory().sample(model, x_T, 10, schedule, torch.Generator().manual_seed(seed), progress=False).sample
+        sampler = factory()
+        return sampler.sample(model, x_T, sampler.grid(schedule, 10), torch.Generator().manual_seed(seed)).sample
 
     assert torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
 
 
-class RecordingPredictor(torch.nn.Module):
+class RecordingPredictor(NoisyMixturePredictor):
+    """The exact predictor of MIX, recording the noise level of every network evaluation."""
+
     def __init__(self, prediction_type: str = "epsilon") -> None:
-        super().__init__()
-        self.inner = NoisyMixturePredictor(MIX, prediction_type=prediction_type)
+        super().__init__(MIX, prediction_type=prediction_type)
         self.levels: list[torch.Tensor] = []
 
-    def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
+    def forward(self, noisy: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
         self.levels.append(noise_level.clone())
-        return self.inner(x, noise_level)
+        return super().forward(noisy, noise_level)
 
 
 @pytest.mark.parametrize("sampler_name", sorted(SAMPLERS))
 def test_model_sees_noise_rate_of_each_visited_time(sampler_name: str) -> None:
     sampler, schedule, steps = SAMPLERS[sampler_name][0](), ImprovedCosineSchedule(), 6
     model = RecordingPredictor()
-    out = sampler.sample(model, torch.randn(5, 2, dtype=torch.float64), steps, schedule, progress=False)
+    out = sampler.sample(model, torch.randn(5, 2, dtype=torch.float64), sampler.grid(schedule, steps))
     expected = []
     for t, t_prev in itertools.pairwise(out.times):
         expected.append(schedule.noise_rate(t))
@@ -304,7 +323,7 @@ def test_callback_can_replace_the_sample_and_stop() -> None:
             return STOP
         return None
 
-    out = sampler.sample(model, x_T, 10, schedule, callback=callback, return_trajectory=True, progress=False)
+    out = sampler.sample(model, x_T, sampler.grid(schedule, 10), callback=callback, return_trajectory=True)
     assert [info.step for info in seen] == [0, 1, 2, 3] and all(info.num_steps == 10 for info in seen)
     assert len(model.levels) == 4  # stopped after the 4th step
     assert out.times.shape == (5,) and out.trajectory is not None and out.trajectory.shape == (5, 8, 2)
@@ -317,7 +336,8 @@ def test_callback_can_replace_the_sample_and_stop() -> None:
 def test_trajectory_shape_and_times(sampler_name: str) -> None:
     sampler = SAMPLERS[sampler_name][0]()
     x_T = torch.randn(3, 2)
-    out = sampler.sample(NoisyMixturePredictor(MIX), x_T, 7, LinearSchedule(), return_trajectory=True, progress=False)
+    grid = sampler.grid(LinearSchedule(), 7)
+    out = sampler.sample(NoisyMixturePredictor(MIX), x_T, grid, return_trajectory=True)
     assert out.trajectory is not None and out.trajectory.shape == (8, 3, 2)
     assert out.times.dtype == torch.float64 and out.times.shape == (8,) and bool((out.times.diff() < 0).all())
     assert out.sample.shape == out.pred_original_sample.shape == (3, 2)
@@ -337,9 +357,10 @@ def test_low_precision_runs_finite_and_follows_float64(sampler_name: str, dtype:
     model = NoisyMixturePredictor(MIX)
     for make_schedule in schedules:
         schedule = make_schedule()
+        sampler = factory()
+        grid = sampler.grid(schedule, 12)
         outs = [
-            factory().sample(model, x_T.to(d), 12, schedule, torch.Generator().manual_seed(1), progress=False)
-            for d in (torch.float64, dtype)
+            sampler.sample(model, x_T.to(d), grid, torch.Generator().manual_seed(1)) for d in (torch.float64, dtype)
         ]
         assert outs[1].sample.dtype == dtype and outs[1].pred_original_sample.dtype == dtype
         assert bool(outs[1].sample.isfinite().all()) and bool(outs[1].pred_original_sample.isfinite().all())
@@ -355,30 +376,37 @@ def test_low_precision_runs_finite_and_follows_float64(sampler_name: str, dtype:
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v"])
 def test_steps_at_both_ends_of_the_time_axis_are_finite(prediction_type: str) -> None:
-    """t = 1 with zero terminal SNR (signal 0) and t = 0 with alpha_bar = 1 (noise 0), every sampler, fp16."""
+    """t = 1 with zero terminal SNR (signal 0) and t = 0 with alpha_bar = 1 (noise 0), every sampler, fp16.
+
+    A network output (random) of each prediction type becomes (x0^, eps^) through ``denoised_from_output``
+    (at these ends it divides by a floored rate); each step runs on its own two-time grid.
+    """
     schedule = LinearSchedule(rescale_betas_zero_snr=True)
     assert float(schedule.signal_rate(1.0)) == 0.0 and float(schedule.noise_rate(0.0)) == 0.0
     x = torch.randn(16, 2, dtype=torch.float16)
+    output = torch.randn(16, 2, dtype=torch.float16)
+
+    def denoiser(x_t: torch.Tensor, a: float, s: float) -> Denoised:
+        return denoised_from_output(output, prediction_type, x_t, a, s)
+
     for factory, _ in SAMPLERS.values():
         sampler = factory()
-        sampler.prediction_type = prediction_type
-        sampler.set_timesteps(schedule, 4)
         for t, t_prev in ((1.0, 0.5), (0.5, 0.0), (1.0, 0.0)):
-            out = sampler.step(torch.randn(16, 2, dtype=torch.float16), t, t_prev, x)
+            grid = TimeGrid.from_times(schedule, [t, t_prev])
+            out = sampler.solve_step(denoiser, grid, 0, x, sampler.initial_state(grid))
             assert bool(out.prev_sample.isfinite().all()) and bool(out.pred_original_sample.isfinite().all())
-            sampler.reset()
 
 
 # -- configs and validation ---------------------------------------------------------------
 
 
 CONFIGURED = [
-    DDIMSampler(eta=0.3, spacing="trailing", prediction_type="v", clip_sample=2.0, final_time="first_step"),
+    DDIMSampler(eta=0.3, spacing="trailing", clip_sample=2.0, final_time="first_step"),
     DDPMSampler(
         spacing="leading", variance_type="fixed_large", dynamic_threshold=0.9, sample_max_value=1.5, steps_offset=1
     ),
     DPMSolverPP2M(spacing="karras", lower_order_final=False),
-    DPMSolverPP3M(spacing="uniform", prediction_type="sample"),
+    DPMSolverPP3M(spacing="uniform"),
     EulerSampler(eta=0.5, spacing="log_snr"),
     HeunSampler(spacing="linspace"),
 ]
@@ -411,7 +439,8 @@ def test_registered_names() -> None:
     [
         (lambda: DDIMSampler(eta=-1.0), "eta=-1.0"),
         (lambda: DDIMSampler(spacing="cosine"), "spacing='cosine'"),
-        (lambda: DDIMSampler(prediction_type="v_prediction"), "prediction_type='v_prediction'"),
+        (lambda: NoisyMixturePredictor(MIX, prediction_type="v_prediction"), "prediction_type='v_prediction'"),
+        (lambda: NoisyMixturePredictor(MIX).set_prediction_type("x0"), "prediction_type='x0'"),
         (lambda: DDIMSampler(clip_sample=0.0), "clip_sample=0.0"),
         (lambda: DDPMSampler(variance_type="learned"), "variance_type='learned'"),
         (lambda: DPMSolverPP2M(final_time="one"), "final_time='one'"),
@@ -470,24 +499,24 @@ def test_final_time_first_step_is_diffusers_set_alpha_to_one_false() -> None:
 
 
 def test_diffusers_configs_map_to_samplers() -> None:
-    ddim = sampler_from_diffusers_config(
-        {
-            "_class_name": "DDIMScheduler",
-            "timestep_spacing": "trailing",
-            "set_alpha_to_one": False,
-            "steps_offset": 1,
-            "prediction_type": "v_prediction",
-            "clip_sample": True,
-            "clip_sample_range": 1.5,
-        }
-    )
+    ddim_config = {
+        "_class_name": "DDIMScheduler",
+        "timestep_spacing": "trailing",
+        "set_alpha_to_one": False,
+        "steps_offset": 1,
+        "prediction_type": "v_prediction",
+        "clip_sample": True,
+        "clip_sample_range": 1.5,
+    }
+    ddim = sampler_from_diffusers_config(ddim_config)
     assert (
         isinstance(ddim, DDIMSampler)
         and ddim.config
-        == DDIMSampler(
-            spacing="trailing", final_time="first_step", steps_offset=1, prediction_type="v", clip_sample=1.5
-        ).config
+        == DDIMSampler(spacing="trailing", final_time="first_step", steps_offset=1, clip_sample=1.5).config
     )
+    # the prediction type belongs to the model now: read separately, not part of the sampler
+    assert prediction_type_from_diffusers_config(ddim_config) == "v"
+    assert prediction_type_from_diffusers_config({"_class_name": "DDIMScheduler"}) == "epsilon"
     default_ddim = sampler_from_diffusers_config({"_class_name": "DDIMScheduler"})
     assert default_ddim.config == DDIMSampler(spacing="leading", clip_sample=1.0).config
     thresholded = sampler_from_diffusers_config(
@@ -557,11 +586,13 @@ def test_load_diffusers_scheduler_from_dict_file_and_folder(tmp_path) -> None:
     (tmp_path / "scheduler").mkdir()
     (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(config))
     for source in (config, tmp_path / "scheduler" / "scheduler_config.json", tmp_path):
-        schedule, sampler = load_diffusers_scheduler(source)
+        parts = load_diffusers_scheduler(source)
+        schedule, sampler = parts.schedule, parts.sampler
         assert type(schedule).__name__ == "ScaledLinearSchedule" and schedule.config["beta_end"] == 0.012
         assert isinstance(sampler, DDIMSampler) and sampler.final_time == "first_step" and sampler.steps_offset == 1
-        grid = sampler.set_timesteps(schedule, 5)
-        assert grid.tolist() == [(k + 1) / 1000 for k in (801, 601, 401, 201, 1)] + [1e-3]
+        assert parts.prediction_type == "epsilon"  # diffusers' default when the key is missing
+        grid = sampler.grid(schedule, 5)
+        assert list(grid.times) == [(k + 1) / 1000 for k in (801, 601, 401, 201, 1)] + [1e-3]
     with pytest.raises(ConfigError, match="not found"):
         load_diffusers_scheduler(tmp_path / "scheduler" / "missing.json")
     (tmp_path / "empty").mkdir()

@@ -41,8 +41,8 @@ def diffusion_trainer(tmp_path: Path, **overrides: object) -> DiffusionTrainer:
     torch.manual_seed(0)
     model = UNet(1, 8, widths=(4, 8), block_depth=1, embedding_dims=4)
     torch.nn.init.normal_(model.head.weight, std=0.2)  # a non-zero prediction, so the input matters to the loss
-    sampler = DDIMSampler(prediction_type=str(overrides.get("prediction_type", "epsilon")))  # type: ignore[arg-type]
-    pipe = DiffusionPipeline(model, OffsetCosineSchedule(), sampler, Normalizer([0.3], [0.4]))
+    model.set_prediction_type(str(overrides.get("prediction_type", "epsilon")))  # what the training targets
+    pipe = DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(), Normalizer([0.3], [0.4]))
     settings: dict = {"steps": 8, "batch_size": 8, "log_every": 1, "checkpoint_every": 100, "sample_every": 100}
     return DiffusionTrainer(pipe, data, tmp_path, DiffusionTrainingConfig(**{**settings, **overrides}))
 

@@ -126,13 +126,11 @@ class Blobs(torch.utils.data.Dataset):
 
 
 def pipeline(data: Blobs, prediction_type: str = "epsilon") -> DiffusionPipeline:
+    """A DDPM U-Net that outputs ``prediction_type`` (the model's setting) with the book's DDIM."""
     torch.manual_seed(0)
-    return DiffusionPipeline(
-        DDPMUNet(1, 8, widths=(8, 16), block_depth=1),
-        OffsetCosineSchedule(),
-        DDIMSampler(spacing="uniform", prediction_type=prediction_type),  # type: ignore[arg-type]
-        Normalizer.fit(data.images),
-    )
+    model = DDPMUNet(1, 8, widths=(8, 16), block_depth=1)
+    model.set_prediction_type(prediction_type)
+    return DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(spacing="uniform"), Normalizer.fit(data.images))
 
 
 def recipe(steps: int, **overrides: object) -> DiffusionTrainingConfig:
@@ -161,9 +159,9 @@ def test_one_step_loss_equals_the_formula_on_a_fixed_batch(tmp_path: Path) -> No
     assert float(got.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
-def test_the_sampler_must_read_what_training_targets(tmp_path: Path) -> None:
+def test_the_model_must_output_what_training_targets(tmp_path: Path) -> None:
     data = Blobs()
-    with pytest.raises(ValueError, match=r"prediction_type='epsilon'.*training uses prediction_type='v'"):
+    with pytest.raises(ValueError, match=r"model outputs prediction_type='epsilon'.*training uses prediction_type='v'"):
         DiffusionTrainer(pipeline(data, "epsilon"), data, tmp_path, recipe(1))
 
 
@@ -172,7 +170,8 @@ def test_v_target_run_resumes_exactly_and_saves_its_prediction_type(tmp_path: Pa
     DiffusionTrainer(pipeline(data, "v"), data, tmp_path / "a", recipe(4)).train(progress=False)
     DiffusionTrainer(pipeline(data, "v"), data, tmp_path / "b", recipe(2)).train(progress=False)
     saved = Pipeline.from_pretrained(tmp_path / "b" / "checkpoint" / "pipeline")
-    assert saved.sampler.prediction_type == "v"  # type: ignore[attr-defined]
+    assert saved.model.prediction_type == "v"  # type: ignore[attr-defined]  # saved in the model's config
+    assert saved.model.to_config()["prediction_type"] == "v" and "prediction_type" not in saved.sampler.to_config()
     resumed = DiffusionTrainer(saved, data, tmp_path / "b", recipe(4))  # type: ignore[arg-type]
     resumed.load_checkpoint()
     resumed.train(progress=False)

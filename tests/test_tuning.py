@@ -60,16 +60,16 @@ def test_custom_spacing_visits_the_stored_times_and_round_trips(tmp_path: Path) 
     schedule = LinearSchedule()
     times = [0.97, 0.61, 0.3, 0.05]
     sampler = UniPCSampler(spacing="custom", timesteps=times)
-    assert sampler.set_timesteps(schedule, 4).tolist() == [*times, 0.0]
+    assert list(sampler.grid(schedule, 4).times) == [*times, 0.0]
     sampler.save_pretrained(tmp_path / "sampler")
     loaded = Sampler.from_pretrained(tmp_path / "sampler")
     assert isinstance(loaded, UniPCSampler) and loaded.config == sampler.config
-    assert loaded.timestep_grid(schedule, 4).tolist() == [*times, 0.0]
+    assert list(loaded.grid(schedule, 4).times) == [*times, 0.0]
     model = NoisyMixturePredictor(MIXTURES["ring8"]())
     x = noise(50, 3)
     assert torch.equal(
-        sampler.sample(model, x, 4, schedule, progress=False).sample,
-        loaded.sample(model, x, 4, schedule, progress=False).sample,
+        sampler.sample(model, x, sampler.grid(schedule, 4)).sample,
+        loaded.sample(model, x, loaded.grid(schedule, 4)).sample,
     )
 
 
@@ -86,7 +86,7 @@ def test_a_pipeline_saved_with_a_fitted_grid_reloads_it(tmp_path: Path) -> None:
     assert isinstance(loaded, DiffusionPipeline)
     assert loaded.sampler.config["spacing"] == "custom" and loaded.sampler.config["timesteps"] == [1.0, 0.4, 0.02]
     noise_ = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    kwargs = {"initial_noise": noise_, "num_inference_steps": 3, "output_type": "tensor", "progress": False}
+    kwargs = {"initial_state": noise_, "num_inference_steps": 3, "output_type": "tensor", "progress": False}
     assert torch.equal(pipe(**kwargs).images, loaded(**kwargs).images)
 
 
@@ -111,7 +111,7 @@ def test_custom_times_need_the_custom_spacing_and_their_number_of_steps() -> Non
     with pytest.raises(ConfigError, match="use spacing='custom'"):
         UniPCSampler(spacing="log_snr", timesteps=[0.9, 0.1])
     with pytest.raises(ValueError, match="has 2 steps.*num_steps=5"):
-        UniPCSampler(spacing="custom", timesteps=[0.9, 0.1]).set_timesteps(LinearSchedule(), 5)
+        UniPCSampler(spacing="custom", timesteps=[0.9, 0.1]).grid(LinearSchedule(), 5)
     with pytest.raises(ValueError, match="several model evaluations"):
         x = noise(4, 0)
         fit_timesteps(NoisyMixturePredictor(MIXTURES["ring8"]()), LinearSchedule(), HeunSampler(), 4, x, x)
