@@ -59,7 +59,8 @@ and for ``trailing`` when n divides T (issue #11347); here each step goes to the
 next grid time. diffusers' ``UniPCMultistepScheduler`` (``predict_x0=True``,
 ``solver_type`` = thermogen's ``variant``, ``lower_order_final``,
 ``disable_corrector``) has no config mapping here yet; its ``bh1`` returns NaN on
-the step to sigma = 0, where thermogen's is first order. ``DPMSolverMultistepScheduler`` and Euler place ``linspace`` and
+the step to sigma = 0, where thermogen's is first order.
+``DPMSolverMultistepScheduler`` and Euler place ``linspace`` and
 ``leading`` grids slightly differently from DDIM (n + 1 points, last dropped;
 fractional timesteps); thermogen uses one definition per spacing name
 (:mod:`thermogen.samplers.diffusion.spacing`), so those grids differ by up to a few

@@ -370,13 +370,12 @@ def _component_from_override(kind: str, name: str, value: Any, saved: Mapping[st
             f"(registered: {', '.join(registry.names(kind))})"
         )
     cls = registry.get(kind, value["_class_name"])
-    config = dict(value)
+    given = {k: v for k, v in value.items() if k != "_class_name"}
+    config: dict[str, Any] = {"_class_name": value["_class_name"]}
     if kind == "samplers" and saved is not None:
-        config = {
-            **carried_options(cls, saved, f"{name} {saved.get('_class_name')!r} -> {value['_class_name']!r}"),
-            **config,
-        }
-    return cls.from_config(config)
+        swap = f"{name} {saved.get('_class_name')!r} -> {value['_class_name']!r}"
+        config.update({k: v for k, v in carried_options(cls, saved, swap).items() if k not in given})
+    return cls.from_config(config, **given)  # the given keys are checked strictly: a wrong one raises
 
 
 def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str, Any]:
