@@ -30,10 +30,10 @@ MAX_TENSOR_BYTES = 16 * 2**30
 """The largest single tensor (16 GiB) that a constructor or pipeline call may allocate."""
 
 MAX_JSON_BYTES = 8 * 2**20
-"""The largest JSON config file read (8 MiB)."""
+"""The largest JSON file read: configs, ``model_index.json``, trainer states (8 MiB)."""
 
 MAX_JSON_DEPTH = 32
-"""The deepest nesting of lists and objects accepted in a JSON config."""
+"""The deepest nesting of lists and objects accepted in a JSON file."""
 
 
 def check_finite(name: str, tensor: Tensor, error: type[Exception] = ValueError) -> Tensor:
@@ -206,7 +206,7 @@ def check_allocation(
 def check_json_text(text: str, source: str, error: type[Exception] = ValueError) -> None:
     """Refuse JSON text larger than :data:`MAX_JSON_BYTES` or nested deeper than :data:`MAX_JSON_DEPTH`."""
     if len(text) > MAX_JSON_BYTES:
-        raise error(f"{source} is {format_bytes(len(text))}; a config may be at most {format_bytes(MAX_JSON_BYTES)}")
+        raise error(f"{source} is {format_bytes(len(text))}; a JSON file may be at most {format_bytes(MAX_JSON_BYTES)}")
     depth = deepest = 0
     for bracket in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
         token = bracket.group()
@@ -214,7 +214,7 @@ def check_json_text(text: str, source: str, error: type[Exception] = ValueError)
             depth += 1
             deepest = max(deepest, depth)
             if deepest > MAX_JSON_DEPTH:
-                raise error(f"{source} nests lists/objects deeper than {MAX_JSON_DEPTH} levels; not a thermogen config")
+                raise error(f"{source} nests lists/objects deeper than {MAX_JSON_DEPTH} levels; refusing to parse it")
         elif token in "]}":
             depth -= 1
 
