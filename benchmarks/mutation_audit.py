@@ -501,10 +501,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "classifier-never-steps",
         "trainers",
-        "src/thermogen/training/classifier.py",
+        "src/thermogen/mnist/train_classifier.py",
         "optimizer.step()",
         "optimizer.zero_grad()",
-        (UPPER,),
+        (T + "mnist/test_train_classifier.py",),
     ),
     # ---- fresh mutants: metrics -------------------------------------------------------------------------
     Mutation(
