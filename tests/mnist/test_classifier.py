@@ -86,4 +86,3 @@ def test_a_bad_classifier_folder_is_refused_with_the_file_named(tmp_path: Path) 
 def test_the_classifier_is_not_a_registered_model() -> None:
     """An evaluation tool, not a generative component: pipelines cannot load it by name."""
     assert "mnist_classifier" not in registry.names("models")
-

@@ -85,4 +85,3 @@ def test_learning_rates_warm_up_linearly_then_fall_as_a_cosine(tmp_path: Path, m
     ]
     assert len(seen) == total
     assert seen == pytest.approx(expected, rel=1e-12, abs=0)
-
