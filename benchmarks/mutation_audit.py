@@ -501,10 +501,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "classifier-never-steps",
         "trainers",
-        "src/thermogen/training/classifier.py",
+        "src/thermogen/mnist/train_classifier.py",
         "optimizer.step()",
         "optimizer.zero_grad()",
-        (UPPER,),
+        (T + "mnist/test_train_classifier.py",),
     ),
     # ---- fresh mutants: metrics -------------------------------------------------------------------------
     Mutation(
@@ -551,10 +551,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "ebm-from-unit-offset",
         "pipelines",
-        "src/thermogen/pipelines/ebm.py",
+        "src/thermogen/pixels.py",
         "return images * 2.0 - 1.0",
         "return images * 2.0 - 0.9",
-        (EBMP, UPPER),
+        (EBMP, UPPER, T + "test_pixels.py"),
     ),
     Mutation(
         "pil-output-truncates",

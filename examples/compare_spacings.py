@@ -11,7 +11,7 @@ import argparse
 import torch
 
 from thermogen import registry
-from thermogen.metrics import evaluate_images
+from thermogen.mnist import evaluate_images
 from thermogen.pipelines.diffusion import DiffusionPipeline
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from thermogen.cli.evaluate import generate
-from thermogen.metrics import evaluate_images, real_data_floor
+from thermogen.mnist import evaluate_images, real_data_floor
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.pipelines.images import save_grid
@@ -45,9 +45,9 @@ MEASUREMENT = """\
 thermogen evaluate PIPELINE --n 2000 [--steps S] [--sampler NAME] [--seed 0] [--json out.json]
 ```
 
-This generates `--n` images and scores them with `thermogen.metrics.evaluate_images`
+This generates `--n` images and scores them with `thermogen.mnist.evaluate_images`
 against the 10,000 MNIST test images. It uses the features of thermogen's own
-MNIST classifier (`thermogen/pretrained/mnist-classifier`, 99.18 % test accuracy),
+MNIST classifier (`thermogen/mnist/weights`, 99.18 % test accuracy),
 because Inception features neither exist offline nor suit 28 × 28 digits:
 
 - **FD**: the Fréchet distance between the classifier's 128-d penultimate

@@ -1,12 +1,11 @@
-"""Train the MNIST classifier used by ``thermogen.metrics`` and save it as a pretrained folder.
+"""Train the MNIST classifier of the evaluation kit (``thermogen.mnist``) and save its folder.
 
-This is how the classifier shipped in ``src/thermogen/pretrained/mnist-classifier``
-was made::
+This is how the classifier shipped in ``src/thermogen/mnist/weights`` was made::
 
     python examples/train_classifier.py --data-dir /path/to/mnist --epochs 3 --threads 2 \\
-        --out src/thermogen/pretrained/mnist-classifier
+        --out src/thermogen/mnist/weights
 
-The folder gets ``config.json`` + ``model.safetensors`` (``save_pretrained``);
+The folder gets ``config.json`` + ``model.safetensors`` (``save_classifier``);
 the model card ``README.md`` beside them is written by hand from the printed figures.
 """
 
@@ -17,7 +16,7 @@ import time
 
 import torch
 
-from thermogen.training.classifier import train_classifier
+from thermogen.mnist import save_classifier, train_classifier
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     model, test_accuracy = train_classifier(
         args.data_dir, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, log=print
     )
-    model.save_pretrained(args.out)
+    save_classifier(model, args.out)
     minutes = (time.perf_counter() - start) / 60
     print(f"test accuracy {test_accuracy:.4f} ({test_accuracy * 10000:.0f}/10000), {minutes:.1f} min; wrote {args.out}")
 

@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 
 from thermogen import checks, registry
 from thermogen.buffers import ReplayBuffer
-from thermogen.config import Configurable, read_config
+from thermogen.config import Configurable
+from thermogen.config_files import read_config
 from thermogen.errors import CheckpointError, ConfigError
 from thermogen.interfaces import NoisePredictor
 from thermogen.models.ddpm_unet import DDPMUNet
@@ -215,7 +216,7 @@ def test_deep_or_huge_json_is_refused(tmp_path: Path) -> None:
         read_config(deep)
     huge = tmp_path / "huge.json"
     huge.write_text('{"a": "' + "x" * (checks.MAX_JSON_BYTES + 1) + '"}')
-    with pytest.raises(ConfigError, match="a config may be at most 8.0 MiB"):
+    with pytest.raises(ConfigError, match="a JSON file may be at most 8.0 MiB"):
         read_config(huge)
     brackets_in_strings = tmp_path / "ok.json"
     brackets_in_strings.write_text(json.dumps({"_class_name": "x", "s": "[" * 100}))

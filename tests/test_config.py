@@ -10,7 +10,8 @@ import torch
 
 import thermogen
 from thermogen import registry
-from thermogen.config import Configurable, read_config
+from thermogen.config import Configurable
+from thermogen.config_files import read_config
 from thermogen.errors import ConfigError, PluginError
 from thermogen.interfaces import NoiseSchedule
 from thermogen.normalizer import Normalizer
@@ -123,6 +124,33 @@ def test_save_pretrained_round_trip_for_a_model_with_weights(tmp_path) -> None:
     for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), name
     assert not loaded.training
+
+
+def test_where_to_look_is_split_from_the_overrides_by_one_list_of_keywords(tmp_path) -> None:
+    """HubOptions is the one list of from_pretrained's place keywords; components and pipelines both take it."""
+    from dataclasses import fields
+
+    from thermogen.hub import HubOptions
+    from thermogen.models.unet import UNet
+    from thermogen.pipelines import DiffusionPipeline
+
+    keywords = {"subfolder": "s", "revision": "v1", "min_signal_rate": 0.1}
+    assert HubOptions.take_from(keywords) == HubOptions(subfolder="s", revision="v1")
+    assert keywords == {"min_signal_rate": 0.1}  # the rest are overrides
+    assert [f.name for f in fields(HubOptions)] == ["subfolder", "revision", "local_files_only", "cache_dir", "token"]
+
+    OffsetCosineSchedule(0.9, 0.1).save_pretrained(tmp_path / "repo" / "schedule")
+    loaded = NoiseSchedule.from_pretrained(tmp_path / "repo", subfolder="schedule", min_signal_rate=0.2)
+    assert loaded.config == {"max_signal_rate": 0.9, "min_signal_rate": 0.2}
+    with pytest.raises(ConfigError, match="has no argument 'revison'"):  # a misspelt keyword is an unknown override
+        NoiseSchedule.from_pretrained(tmp_path / "repo", subfolder="schedule", revison="v1")
+
+    model = UNet(1, 8, widths=(4, 8), block_depth=1, embedding_dims=4)
+    DiffusionPipeline(model, OffsetCosineSchedule(), registry.get("samplers", "ddim")()).save_pretrained(
+        tmp_path / "repo" / "pipeline"
+    )
+    pipeline = DiffusionPipeline.from_pretrained(tmp_path / "repo", subfolder="pipeline", sampler="euler")
+    assert type(pipeline.sampler).__name__ == "EulerSampler"
 
 
 def test_read_config_errors_are_clear(tmp_path) -> None:

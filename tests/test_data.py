@@ -17,13 +17,16 @@ from thermogen.data import (
     MNIST_ENV_VAR,
     MNIST_FILES,
     ImageFolder,
+    SignedRangeImages,
     download_mnist,
+    folder_training_set,
     load_mnist,
+    mnist_training_set,
     read_idx_images,
     read_idx_labels,
     resolve_mnist_dir,
 )
-from thermogen.errors import DatasetError
+from thermogen.errors import ConfigError, DatasetError
 
 Tiny = tuple[Path, dict[str, tuple[np.ndarray, np.ndarray]]]
 
@@ -240,6 +243,36 @@ def test_mnist_bad_arguments(tiny: Tiny) -> None:
         MNIST(root, split="val", download=False)
     with pytest.raises(ValueError, match="'gan'"):
         MNIST(root, preprocess="gan", download=False)
+
+
+# ----------------------------------------------------------------- training sets
+
+
+def test_mnist_training_sets_in_each_models_range(tiny: Tiny) -> None:
+    root, data = tiny
+    u8 = torch.from_numpy(data["train"][0]).float().unsqueeze(1)
+    diffusion = mnist_training_set(root, "diffusion")
+    assert diffusion.images.shape == (5, 1, 32, 32) and torch.equal(diffusion.images[:, :, 2:30, 2:30], u8 / 255)
+    ebm = mnist_training_set(root, "ebm")
+    assert torch.equal(ebm.images[:, :, 2:30, 2:30], (u8 - 127.5) / 127.5) and float(ebm.images.min()) == -1.0
+    native = mnist_training_set(root, "diffusion", image_size=28)
+    assert torch.equal(native.images, u8 / 255)
+    with pytest.raises(ValueError, match=r"image_size=28; MNIST is 32x32 \(padded\) or, for diffusion, 28x28"):
+        mnist_training_set(root, "ebm", image_size=28)
+    with pytest.raises(ValueError, match="image_size=30"):
+        mnist_training_set(root, "diffusion", image_size=30)
+    with pytest.raises(ConfigError, match="preprocess='raw'; expected one of 'diffusion', 'ebm'"):
+        mnist_training_set(root, "raw")  # type: ignore[arg-type]
+
+
+def test_folder_training_set_serves_the_folder_in_each_models_range(folder: Path) -> None:
+    images = ImageFolder(folder, 8, channels=1)
+    assert isinstance(folder_training_set(folder, 8, "diffusion", channels=1), ImageFolder)
+    signed = folder_training_set(folder, 8, "ebm", channels=1)
+    assert isinstance(signed, SignedRangeImages) and len(signed) == len(images) == 4
+    for i in range(len(images)):
+        assert torch.equal(signed[i], images[i] * 2 - 1)
+    assert float(min(signed[i].min() for i in range(4))) >= -1.0 and float(max(signed[i].max() for i in range(4))) <= 1
 
 
 def _corrupt(path: Path, kind: str) -> None:

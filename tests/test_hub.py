@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from thermogen.errors import PretrainedNotFoundError
-from thermogen.hub import resolve_directory
+from thermogen.hub import HubOptions, resolve_directory
 from thermogen.interfaces import NoisePredictor, NoiseSchedule
 from thermogen.models.unet import UNet
 from thermogen.schedules.cosine import OffsetCosineSchedule
@@ -41,14 +41,14 @@ def test_revisions_and_subfolders(local_hub, tmp_path: Path) -> None:
     old = NoiseSchedule.from_pretrained("org/schedule", revision=first_sha, cache_dir=tmp_path / "c")
     assert old.config["max_signal_rate"] == 0.9
     with pytest.raises(PretrainedNotFoundError, match="revision not found"):
-        resolve_directory("org/schedule", revision="no-such-branch", cache_dir=tmp_path / "c")
+        resolve_directory("org/schedule", HubOptions(revision="no-such-branch", cache_dir=tmp_path / "c"))
     with pytest.raises(PretrainedNotFoundError, match="has no folder 'missing'"):
-        resolve_directory("org/schedule", subfolder="missing", cache_dir=tmp_path / "c")
+        resolve_directory("org/schedule", HubOptions(subfolder="missing", cache_dir=tmp_path / "c"))
 
 
 def test_repo_not_found(local_hub, tmp_path: Path) -> None:
     with pytest.raises(PretrainedNotFoundError, match="repo not found") as info:
-        resolve_directory("org/does-not-exist", cache_dir=tmp_path / "c")
+        resolve_directory("org/does-not-exist", HubOptions(cache_dir=tmp_path / "c"))
     assert isinstance(info.value, OSError)
 
 
@@ -65,7 +65,7 @@ def test_offline_uses_the_cache_and_names_what_is_missing(local_hub, tmp_path: P
 
 def test_local_files_only_without_cache(local_hub, tmp_path: Path) -> None:
     with pytest.raises(PretrainedNotFoundError, match="not in cache and offline"):
-        resolve_directory("org/anything", local_files_only=True, cache_dir=tmp_path / "empty")
+        resolve_directory("org/anything", HubOptions(local_files_only=True, cache_dir=tmp_path / "empty"))
 
 
 def test_nonsense_name_is_neither_path_nor_repo(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_figure_commands_write_pngs(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def quality(images: torch.Tensor) -> dict[str, float]:
     """What the bundled MNIST classifier makes of ``images`` (N, 1, 32, 32) in [0, 1]."""
-    from thermogen.metrics.evaluate import class_entropy, classify, confident_fraction, load_classifier
+    from thermogen.mnist import class_entropy, classify, confident_fraction, load_classifier
 
     _, probs = classify(images, load_classifier())
     return {

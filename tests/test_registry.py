@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,57 @@ def installed_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     registry.refresh()
 
 
+@pytest.fixture
+def reexporting_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """thermogen-halfangle, pip-installed onto sys.path: its entry point ``thermogen_halfangle:HalfAngleSchedule``
+    names the package, which re-exports the class defined in ``thermogen_halfangle.schedule``."""
+    source = tmp_path_factory.mktemp("halfangle_src")
+    (source / "pyproject.toml").write_text(
+        textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "thermogen-halfangle"
+        version = "0.0.1"
+        [project.entry-points."thermogen.schedules"]
+        half_angle = "thermogen_halfangle:HalfAngleSchedule"
+        [tool.setuptools]
+        packages = ["thermogen_halfangle"]
+    """)
+    )
+    (source / "thermogen_halfangle").mkdir()
+    (source / "thermogen_halfangle" / "__init__.py").write_text(
+        "from thermogen_halfangle.schedule import HalfAngleSchedule\n"
+    )
+    (source / "thermogen_halfangle" / "schedule.py").write_text(
+        textwrap.dedent("""
+        import math
+
+        import torch
+
+        from thermogen import NoiseSchedule
+
+
+        class HalfAngleSchedule(NoiseSchedule):
+            def rates64(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                angle = t * (math.pi / 4)
+                return torch.cos(angle), torch.sin(angle)
+    """)
+    )
+    target = tmp_path_factory.mktemp("halfangle_site")
+    pip_install_target(source, target)
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    registry.refresh()
+    yield target
+    sys.path.remove(str(target))
+    for module in ("thermogen_halfangle", "thermogen_halfangle.schedule"):
+        sys.modules.pop(module, None)
+    importlib.invalidate_caches()
+    registry.refresh()
+
+
 def test_builtins_are_listed_without_importing_them() -> None:
     name = "thermogen.schedules.improved_cosine"
     registry.refresh()
@@ -124,6 +176,32 @@ def test_installed_plugin_is_listed_built_saved_and_reloaded(installed_plugins: 
     assert torch.allclose(
         reloaded.signal_rate(t) ** 2 + reloaded.noise_rate(t) ** 2, torch.ones(5, dtype=torch.float64)
     )
+
+
+@pytest.mark.filterwarnings("ignore:samplers name 'ddim' is provided by several packages")  # the broken plugin
+def test_a_re_exported_plugin_class_is_saved_without_being_looked_up_first(
+    installed_plugins: Path, reexporting_plugin: Path, tmp_path: Path
+) -> None:
+    """The entry point's ``module:qualname`` string (``thermogen_halfangle:HalfAngleSchedule``) differs from the
+    class's own (``thermogen_halfangle.schedule:HalfAngleSchedule``): the registry compares the classes."""
+    from thermogen_halfangle import HalfAngleSchedule
+
+    from thermogen.models.unet import UNet
+    from thermogen.pipelines import DiffusionPipeline
+    from thermogen.samplers import DDIMSampler
+
+    assert HalfAngleSchedule.__module__ == "thermogen_halfangle.schedule"
+    assert "_registered_names" not in HalfAngleSchedule.__dict__  # the registry has never handed it out
+    model = UNet(1, 8, widths=(4, 8), block_depth=1, embedding_dims=4)
+    pipeline = DiffusionPipeline(model, HalfAngleSchedule(), DDIMSampler())
+    with pytest.warns(UserWarning, match="'broken'.*needs libfoo 9"):  # a failing plugin is reported, skipped
+        pipeline.save_pretrained(tmp_path / "pipeline")
+    index = json.loads((tmp_path / "pipeline" / "model_index.json").read_text())
+    assert index["schedule"] == "half_angle"
+    assert json.loads((tmp_path / "pipeline" / "schedule" / "config.json").read_text())["_class_name"] == "half_angle"
+    reloaded = DiffusionPipeline.from_pretrained(tmp_path / "pipeline")
+    assert type(reloaded.schedule) is HalfAngleSchedule
+    assert registry.name_of("schedules", HalfAngleSchedule) == "half_angle"
 
 
 def test_broken_plugin_warns_when_listing_and_errors_when_asked_for(installed_plugins: Path) -> None:

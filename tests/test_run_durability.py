@@ -132,8 +132,8 @@ def wrong_betas(root: Path) -> None:
 CRAFTED: dict[str, tuple[Callable[[Path], None], str]] = {
     "unknown fields": (lambda r: (r / STATE_JSON).write_text('{"foo": 1}'), "field '<top>' is {'foo': 1}"),
     "bad dict": (lambda r: (r / STATE_JSON).write_text('{"__dict__": 5}'), "field '<top>' is {'__dict__': 5}"),
-    "deep nesting": (lambda r: (r / STATE_JSON).write_text("[" * 50_000 + "]" * 50_000), "is corrupted"),
-    "not json": (lambda r: (r / STATE_JSON).write_text('{"__dict__": [['), "is corrupted"),
+    "deep nesting": (lambda r: (r / STATE_JSON).write_text("[" * 50_000 + "]" * 50_000), "deeper than 32 levels"),
+    "not json": (lambda r: (r / STATE_JSON).write_text('{"__dict__": [['), "is not valid JSON"),
     "negative step": (lambda r: edit_state(r, "step", -5), r"field 'step' is -5; expected an integer in \[0, 6\]"),
     "huge step": (lambda r: edit_state(r, "step", 1e9), "field 'step' is a float; expected int"),
     "missing step": (lambda r: edit_state(r, "step", None), "field 'step' is a NoneType"),

@@ -7,7 +7,6 @@ save writes) changes a number the test checks.
 
 from __future__ import annotations
 
-import gzip
 import math
 import subprocess
 import sys
@@ -271,49 +270,6 @@ def test_python_dash_m_thermogen_runs_the_cli() -> None:
     assert done.stdout.startswith("linear ") and "signal_rate(0)=1.0000" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "thermogen", "no-such-command"], capture_output=True, timeout=120)
     assert bad.returncode == 2
-
-
-# ---- classifier training on synthetic IDX files -----------------------------------------------------
-
-
-def _write_idx(path: Path, magic: int, array: np.ndarray) -> None:
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    path.write_bytes(gzip.compress(header + array.tobytes()))
-
-
-def synthetic_mnist(root: Path, per_class: int = 40) -> Path:
-    """Ten 'digits', each a bright bar at its own row band: a linear classifier separates them perfectly."""
-    from thermogen.data.mnist import MNIST_FILES
-
-    root.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", per_class), ("test", per_class // 4)):
-        labels = np.repeat(np.arange(10, dtype=np.uint8), n)
-        images = rng.integers(0, 40, (labels.size, 28, 28), dtype=np.uint8)
-        for i, label in enumerate(labels):
-            images[i, 2 + 2 * label : 4 + 2 * label, 4:24] = 255
-        image_name, label_name = MNIST_FILES[split]
-        _write_idx(root / image_name, 0x803, images)
-        _write_idx(root / label_name, 0x801, labels)
-    return root
-
-
-def test_classifier_training_learns_a_separable_task(tmp_path: Path) -> None:
-    from thermogen.training.classifier import train_classifier
-
-    data = synthetic_mnist(tmp_path / "mnist")
-    model, test_accuracy = train_classifier(
-        data,
-        epochs=4,
-        batch_size=20,
-        warmup_steps=5,
-        augment=0,
-        widths=(4, 8, 8),
-        feature_dims=16,
-        learning_rate=1e-2,
-    )
-    assert test_accuracy >= 0.9  # chance is 0.1; the untrained network scores about that
-    assert not model.training
 
 
 # ---- image conversions: exact pixel values ------------------------------------------------------------

@@ -30,7 +30,15 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor
 
-from thermogen.checks import check_allocation, check_finite, check_floating
+from thermogen.checks import (
+    check_allocation,
+    check_choice,
+    check_finite,
+    check_floating,
+    check_number,
+    check_positive_int,
+    check_positive_ints,
+)
 from thermogen.config import Configurable
 from thermogen.errors import CheckpointError, ConfigError
 
@@ -76,17 +84,11 @@ class ReplayBuffer(Configurable):
         init: Literal["uniform", "gaussian"] = "uniform",
         storage: Literal["float32", "float16", "uint8"] = "float32",
     ) -> None:
-        shape = tuple(sample_shape)
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            raise ConfigError(f"capacity={capacity!r}; expected a positive integer")
-        if not isinstance(reinit_prob, (int, float)) or not 0.0 <= reinit_prob <= 1.0:
-            raise ConfigError(f"reinit_prob={reinit_prob!r}; expected a probability in [0, 1]")
-        if not shape or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in shape):
-            raise ConfigError(f"sample_shape={list(sample_shape)!r}; expected one or more positive integers")
-        if init not in INITS:
-            raise ConfigError(f"init={init!r}; expected one of {list(INITS)}")
-        if storage not in STORAGES:
-            raise ConfigError(f"storage={storage!r}; expected one of {list(STORAGES)}")
+        capacity = check_positive_int("capacity", capacity)
+        reinit_prob = check_number("reinit_prob", reinit_prob, 0, 1)
+        shape = tuple(check_positive_ints("sample_shape", sample_shape))
+        check_choice("init", init, INITS)
+        check_choice("storage", storage, STORAGES)
         check_allocation(
             "replay buffer storage (capacity, *sample_shape)",
             (capacity, *shape),
@@ -94,7 +96,7 @@ class ReplayBuffer(Configurable):
             error=ConfigError,
         )
         self.capacity = capacity
-        self.reinit_prob = float(reinit_prob)
+        self.reinit_prob = reinit_prob
         self.sample_shape = shape
         self.init = init
         self.storage = torch.zeros(capacity, *shape, dtype=getattr(torch, storage))

@@ -4,6 +4,11 @@ Used where values enter the library (constructors, configs, weights files,
 pipeline calls) so that a NaN, a wrong dtype or an absurd size fails at once
 with a clear message instead of giving black images or reaching the allocator.
 
+The scalar checks of constructor arguments (:func:`check_positive_int`,
+:func:`check_int`, :func:`check_number`, :func:`check_choice`, :func:`check_bool`,
+:func:`check_positive_ints`) raise :class:`~thermogen.errors.ConfigError`, the one
+error type for bad configuration, and return the value in its plain Python type.
+
 On an accelerator, :func:`check_finite` and :func:`check_in_range` would need a
 host-device synchronisation; they check CPU tensors eagerly and queue an
 asynchronous device-side assertion for others.
@@ -19,14 +24,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from thermogen.errors import ConfigError
+
 MAX_TENSOR_BYTES = 16 * 2**30
 """The largest single tensor (16 GiB) that a constructor or pipeline call may allocate."""
 
 MAX_JSON_BYTES = 8 * 2**20
-"""The largest JSON config file read (8 MiB)."""
+"""The largest JSON file read: configs, ``model_index.json``, trainer states (8 MiB)."""
 
 MAX_JSON_DEPTH = 32
-"""The deepest nesting of lists and objects accepted in a JSON config."""
+"""The deepest nesting of lists and objects accepted in a JSON file."""
 
 
 def check_finite(name: str, tensor: Tensor, error: type[Exception] = ValueError) -> Tensor:
@@ -82,11 +89,106 @@ def check_in_range(name: str, tensor: Tensor, low: float, high: float) -> Tensor
     return tensor
 
 
-def check_positive_int(name: str, value: Any, error: type[Exception] = ValueError) -> int:
+def check_positive_int(name: str, value: Any, error: type[Exception] = ConfigError) -> int:
     """A positive Python (or NumPy) integer; a float such as 3.0 or 1e12 is rejected, not truncated."""
     if isinstance(value, bool) or not (isinstance(value, int) or _is_numpy_integer(value)) or int(value) < 1:
         raise error(f"{name}={value!r} of type {type(value).__name__}; expected a positive integer")
     return int(value)
+
+
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None) -> int:
+    """A Python (or NumPy) integer in [low, high] (a bound of None: unbounded) -> int; else ConfigError.
+
+    ``check_int("num_train_timesteps", 1, low=2)`` raises
+    ``ConfigError: num_train_timesteps=1; expected an integer >= 2``. Booleans and
+    floats (even 3.0) are refused.
+    """
+    expected = f"an integer{_interval(low, high, True, True)}"
+    if isinstance(value, bool) or not (isinstance(value, int) or _is_numpy_integer(value)):
+        raise ConfigError(f"{name}={value!r} of type {type(value).__name__}; expected {expected}")
+    if (low is not None and int(value) < low) or (high is not None and int(value) > high):
+        raise ConfigError(f"{name}={value!r}; expected {expected}")
+    return int(value)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> float:
+    """A finite real Python (or NumPy) number between ``low`` and ``high`` -> float; else ConfigError.
+
+    Each bound is inclusive unless told otherwise (None: unbounded):
+    ``check_number("max_beta", 1.0, 0, 1, low_inclusive=False, high_inclusive=False)`` raises
+    ``ConfigError: max_beta=1.0; expected a finite number in (0, 1)``. NaN, infinities
+    and booleans are refused.
+    """
+    expected = f"a finite number{_interval(low, high, low_inclusive, high_inclusive)}"
+    if isinstance(value, bool) or (not isinstance(value, (int, float)) and not _is_numpy_number(value)):
+        raise ConfigError(f"{name}={value!r} of type {type(value).__name__}; expected {expected}")
+    number = float(value)
+    too_low = low is not None and (number < low if low_inclusive else number <= low)
+    too_high = high is not None and (number > high if high_inclusive else number >= high)
+    if not math.isfinite(number) or too_low or too_high:
+        raise ConfigError(f"{name}={value!r}; expected {expected}")
+    return number
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """``value`` if it is one of ``choices``; else ConfigError listing them."""
+    if value not in choices or (isinstance(value, bool) and not any(c is value for c in choices)):  # True == 1
+        raise ConfigError(f"{name}={value!r}; expected one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``True`` or ``False`` (not 0, 1 or a string); else ConfigError."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} of type {type(value).__name__}; expected True or False")
+    return value
+
+
+def check_positive_ints(name: str, values: Any, min_length: int = 1, max_length: int | None = None) -> list[int]:
+    """A sequence of ``min_length`` to ``max_length`` positive integers (channel widths, shapes) -> list.
+
+    ``check_positive_ints("widths", [8, 0])`` raises
+    ``ConfigError: widths=[8, 0]; expected one or more positive integers``.
+    """
+    count = f"{min_length} to {max_length}" if max_length is not None else f"{_at_least(min_length)}"
+    expected = f"{count} positive integers"
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ConfigError(f"{name}={values!r} of type {type(values).__name__}; expected {expected}")
+    shown = list(values)
+    if not min_length <= len(shown) <= (max_length if max_length is not None else len(shown)):
+        raise ConfigError(f"{name}={shown!r}; expected {expected}")
+    for value in shown:
+        if isinstance(value, bool) or not (isinstance(value, int) or _is_numpy_integer(value)) or int(value) < 1:
+            raise ConfigError(f"{name}={shown!r}; expected {expected}")
+    return [int(value) for value in shown]
+
+
+def _interval(low: float | None, high: float | None, low_inclusive: bool, high_inclusive: bool) -> str:
+    """' in [0, 1)', ' >= 2', ' < 1' or '' (no bounds)."""
+    if low is not None and high is not None:
+        return f" in {'[' if low_inclusive else '('}{low}, {high}{']' if high_inclusive else ')'}"
+    if low is not None:
+        return f" {'>=' if low_inclusive else '>'} {low}"
+    if high is not None:
+        return f" {'<=' if high_inclusive else '<'} {high}"
+    return ""
+
+
+_SMALL_COUNTS = ("zero", "one", "two", "three", "four")
+
+
+def _at_least(count: int) -> str:
+    """'one or more', 'at least two', 'at least 7'."""
+    if count == 1:
+        return "one or more"
+    return f"at least {_SMALL_COUNTS[count] if 0 <= count < len(_SMALL_COUNTS) else count}"
 
 
 def check_allocation(
@@ -104,7 +206,7 @@ def check_allocation(
 def check_json_text(text: str, source: str, error: type[Exception] = ValueError) -> None:
     """Refuse JSON text larger than :data:`MAX_JSON_BYTES` or nested deeper than :data:`MAX_JSON_DEPTH`."""
     if len(text) > MAX_JSON_BYTES:
-        raise error(f"{source} is {format_bytes(len(text))}; a config may be at most {format_bytes(MAX_JSON_BYTES)}")
+        raise error(f"{source} is {format_bytes(len(text))}; a JSON file may be at most {format_bytes(MAX_JSON_BYTES)}")
     depth = deepest = 0
     for bracket in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
         token = bracket.group()
@@ -112,7 +214,7 @@ def check_json_text(text: str, source: str, error: type[Exception] = ValueError)
             depth += 1
             deepest = max(deepest, depth)
             if deepest > MAX_JSON_DEPTH:
-                raise error(f"{source} nests lists/objects deeper than {MAX_JSON_DEPTH} levels; not a thermogen config")
+                raise error(f"{source} nests lists/objects deeper than {MAX_JSON_DEPTH} levels; refusing to parse it")
         elif token in "]}":
             depth -= 1
 

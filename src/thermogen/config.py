@@ -30,13 +30,11 @@ from typing import Any, ClassVar, TypeVar, Union
 import torch
 
 from thermogen import registry
-from thermogen.atomic import write_json
-from thermogen.checks import MAX_JSON_BYTES, check_json_text, format_bytes
-from thermogen.errors import CheckpointError, ConfigError
-from thermogen.hub import push_directory, resolve_directory
-from thermogen.weights import WEIGHTS_NAME, check_state_dict, load_tensors, save_tensors
+from thermogen.config_files import load_pretrained, read_component, write_component
+from thermogen.errors import ConfigError
+from thermogen.hub import push_directory
+from thermogen.weights import check_state_dict
 
-CONFIG_NAME = "config.json"
 RESERVED_KEYS = ("_class_name", "_thermogen_version")
 
 C = TypeVar("C", bound="Configurable")
@@ -111,7 +109,7 @@ class Configurable:
             self.load_state_dict(dict(tensors), strict=True)
 
     # ------------------------------------------------------------------
-    # Directories and the Hub
+    # Folders and the Hub: the files are written and read by thermogen.config_files
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
         """Write ``config.json`` (and ``model.safetensors`` if stateful) into ``directory``, atomically.
@@ -125,51 +123,32 @@ class Configurable:
 
     def write_to(self, directory: Path) -> None:
         """Write config and state into an existing, empty ``directory`` (not atomic)."""
-        write_json(directory / CONFIG_NAME, self.to_config())
-        tensors = self.state_tensors()
-        if tensors:
-            save_tensors(tensors, directory / WEIGHTS_NAME)
+        write_component(self, directory)
 
     @classmethod
-    def from_pretrained(
-        cls: type[C],
-        name_or_path: str | os.PathLike[str],
-        subfolder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        cache_dir: str | os.PathLike[str] | None = None,
-        token: str | bool | None = None,
-        **overrides: Any,
-    ) -> C:
+    def from_pretrained(cls: type[C], name_or_path: str | os.PathLike[str], **keywords: Any) -> C:
         """Load a component saved with :meth:`save_pretrained`, from a directory or a Hub repo.
+
+        Args:
+            name_or_path: a local folder or a Hub repo id (``"org/name"``).
+            **keywords: where to look (the fields of :class:`~thermogen.hub.HubOptions`:
+                ``subfolder``, ``revision``, ``local_files_only``, ``cache_dir``, ``token``);
+                any other keyword overrides a config value.
 
         The load sees one complete version of the folder or fails clearly, and
         refuses symbolic links that point out of it (see :mod:`thermogen.loading`).
         """
-        from thermogen.loading import prepare_local, read_consistently
-
-        prepare_local(name_or_path)
-        directory = resolve_directory(name_or_path, subfolder, revision, local_files_only, cache_dir, token)
-        return read_consistently(directory, lambda folder: cls.read_from(folder, **overrides))
+        return load_pretrained(cls, name_or_path, **keywords)
 
     @classmethod
     def read_from(cls: type[C], directory: Path, **overrides: Any) -> C:
         """Build from ``directory/config.json`` and load ``model.safetensors`` if the component has state."""
-        return cls.read_with_config(directory, read_config(directory / CONFIG_NAME), **overrides)
+        return read_component(cls, directory, **overrides)
 
     @classmethod
-    def read_with_config(cls: type[C], directory: Path, config: Mapping[str, Any], **overrides: Any) -> C:
-        """Build from ``config`` (the folder's config.json, read and possibly upgraded by the caller), then load
-        ``directory/model.safetensors`` if the component has state."""
-        obj = cls.from_config(config, **overrides)
-        weights = directory / WEIGHTS_NAME
-        if weights.is_file():
-            obj.load_state_tensors(load_tensors(weights), source=str(weights))
-        elif obj.state_tensors():
-            raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}, but {type(obj).__name__} has weights")
-        if isinstance(obj, torch.nn.Module):
-            obj.eval()  # loaded models are for inference; call .train() to fine-tune
-        return obj
+    def read_with_config(cls: type[C], directory: Path, config: Mapping[str, Any]) -> C:
+        """Like :meth:`read_from`, with the folder's config read (and possibly upgraded) by the caller."""
+        return read_component(cls, directory, config=config)
 
     def push_to_hub(
         self,
@@ -394,22 +373,3 @@ def from_config(config: Mapping[str, Any], kind: str | None = None, **overrides:
         raise ConfigError(f"{name!r} is registered as several kinds {kinds}; pass kind=")
     cls = _class_for(config, kinds[0])
     return cls.from_config(config, **overrides)
-
-
-def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a JSON config file; a missing or malformed file raises ConfigError."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"config file not found: {file}")
-    size = file.stat().st_size
-    if size > MAX_JSON_BYTES:
-        raise ConfigError(f"{file} is {format_bytes(size)}; a config may be at most {format_bytes(MAX_JSON_BYTES)}")
-    try:
-        text = file.read_text(encoding="utf-8")
-        check_json_text(text, str(file), ConfigError)
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file} holds a {type(data).__name__}; expected a JSON object")
-    return data

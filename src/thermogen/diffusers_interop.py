@@ -70,13 +70,13 @@ exponential/beta sigmas) raise :class:`~thermogen.errors.ConfigError`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from thermogen.config_files import read_json_file
 from thermogen.errors import ConfigError
 from thermogen.interfaces import NoiseSchedule
 from thermogen.parameterisation import PredictionType
@@ -334,10 +334,7 @@ def _read_config(path: Path) -> dict[str, Any]:
         path = found
     if not path.is_file():
         raise ConfigError(f"diffusers scheduler config not found: {path}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    data = read_json_file(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path} holds a {type(data).__name__}; expected a JSON object")
     return data

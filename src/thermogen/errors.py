@@ -14,7 +14,9 @@ class ThermogenError(Exception):
 
 
 class ConfigError(ThermogenError, ValueError):
-    """A config is missing a key, has a value of the wrong type, or names an unknown class."""
+    """A config or constructor argument is bad: a missing key, a value of the wrong type or out of range,
+    or an unknown class. Schedules, networks, samplers and other components raise it through the checks
+    of :mod:`thermogen.checks`."""
 
 
 class PluginError(ThermogenError, LookupError):

@@ -1,9 +1,11 @@
 """Where a pretrained directory comes from: a local folder, a bundled name, or the Hub.
 
-``resolve_directory("org/name")`` goes through ``huggingface_hub.snapshot_download``
-(``revision``, ``cache_dir``, ``local_files_only``, ``token``; ``HF_HUB_OFFLINE``
-is honoured by the client). A local directory is used as it is. The pipelines
-shipped inside the package answer to their short names (``thermogen/ddim-mnist``).
+``resolve_directory("org/name", HubOptions(...))`` goes through
+``huggingface_hub.snapshot_download`` (``revision``, ``cache_dir``,
+``local_files_only``, ``token``; ``HF_HUB_OFFLINE`` is honoured by the client). A
+local directory is used as it is. The pipelines shipped inside the package answer
+to their short names (``thermogen/ddim-mnist``). :class:`HubOptions` is the one
+list of the keywords every ``from_pretrained`` takes besides the name.
 
 Every failure of the client (HTTP errors, unusable answers, time-outs) is
 translated into :class:`PretrainedNotFoundError` naming the repo, the revision,
@@ -16,7 +18,9 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from thermogen.errors import PretrainedNotFoundError
 
@@ -40,29 +44,47 @@ def bundled_names() -> list[str]:
     return sorted(f"{BUNDLED_ORG}/{p.name}" for p in BUNDLED_ROOT.iterdir() if (p / "model_index.json").is_file())
 
 
-def resolve_directory(
-    name_or_path: str | os.PathLike[str],
-    subfolder: str | None = None,
-    revision: str | None = None,
-    local_files_only: bool = False,
-    cache_dir: str | os.PathLike[str] | None = None,
-    token: str | bool | None = None,
-) -> Path:
-    """A local directory holding ``name_or_path`` (joined with ``subfolder``).
+@dataclass(frozen=True)
+class HubOptions:
+    """Where ``from_pretrained`` looks, besides the name: the keywords every ``from_pretrained`` takes.
+
+    Attributes:
+        subfolder: a folder inside the directory or repo that holds what is loaded.
+        revision: a Hub branch, tag or commit (Hub repos only; None: main).
+        local_files_only: use the local Hub cache, never the network.
+        cache_dir: the Hub cache folder (default: huggingface_hub's).
+        token: a Hub token for private repos (True: the stored login).
+    """
+
+    subfolder: str | None = None
+    revision: str | None = None
+    local_files_only: bool = False
+    cache_dir: str | os.PathLike[str] | None = None
+    token: str | bool | None = None
+
+    @classmethod
+    def take_from(cls, keywords: dict[str, Any]) -> HubOptions:
+        """Remove the option keywords from ``keywords`` (what is left are overrides) and return them."""
+        return cls(**{field.name: keywords.pop(field.name) for field in fields(cls) if field.name in keywords})
+
+
+def resolve_directory(name_or_path: str | os.PathLike[str], options: HubOptions | None = None) -> Path:
+    """A local directory holding ``name_or_path`` (joined with ``options.subfolder``).
 
     Order: an existing local path; a bundled short name (when no ``revision`` is
     asked for); otherwise a Hub repo id, downloaded or taken from the cache.
     """
+    options = options if options is not None else HubOptions()
     path = Path(name_or_path)
     if path.is_dir():
         root = path
-    elif str(name_or_path) in bundled_names() and revision is None:
+    elif str(name_or_path) in bundled_names() and options.revision is None:
         root = BUNDLED_ROOT / str(name_or_path).split("/", 1)[1]
     else:
-        root = _snapshot(str(name_or_path), revision, local_files_only, cache_dir, token)
-    directory = root / subfolder if subfolder else root
+        root = _snapshot(str(name_or_path), options)
+    directory = root / options.subfolder if options.subfolder else root
     if not directory.is_dir():
-        raise PretrainedNotFoundError(f"{name_or_path!s} has no folder {subfolder!r} (in {root})")
+        raise PretrainedNotFoundError(f"{name_or_path!s} has no folder {options.subfolder!r} (in {root})")
     return directory
 
 
@@ -71,17 +93,12 @@ def _looks_like_repo_id(name: str) -> bool:
     return 1 <= len(parts) <= 2 and all(parts) and not name.startswith((".", "/", "~"))
 
 
-def _snapshot(
-    repo_id: str,
-    revision: str | None,
-    local_files_only: bool,
-    cache_dir: str | os.PathLike[str] | None,
-    token: str | bool | None,
-) -> Path:
+def _snapshot(repo_id: str, options: HubOptions) -> Path:
     if not _looks_like_repo_id(repo_id):
         raise PretrainedNotFoundError(
             f"{repo_id!r} is neither an existing local directory nor a Hub repo id ('org/name')"
         )
+    revision, local_files_only = options.revision, options.local_files_only
     if revision is not None and not revision.strip():
         raise PretrainedNotFoundError(
             f"revision={revision!r} for {repo_id!r} is empty; expected a branch, tag or commit (or None for main)"
@@ -97,9 +114,9 @@ def _snapshot(
             snapshot_download(
                 repo_id,
                 revision=revision,
-                cache_dir=None if cache_dir is None else str(cache_dir),
+                cache_dir=None if options.cache_dir is None else str(options.cache_dir),
                 local_files_only=local_files_only,
-                token=token,
+                token=options.token,
             )
         )
     except hf_errors.RevisionNotFoundError as exc:

@@ -20,6 +20,11 @@ Nothing is imported until a name is asked for. A plugin that fails to import
 registers something other than a class is reported with a warning by
 :func:`load_all` and skipped, and raises :class:`PluginError` (chaining the
 original exception) when its name is requested.
+
+Saving needs the way back, class -> name (:func:`name_of`): without importing
+anything when an entry point spells the class's own ``module:qualname``, else by
+importing the providers of that kind and comparing the classes (an entry point
+may name a class where its package re-exports it).
 """
 
 from __future__ import annotations
@@ -182,8 +187,12 @@ def _remember_name(obj: Any, kind: str, name: str, force: bool = False) -> None:
 def name_of(kind: str, cls: type) -> str:
     """The registered name of ``cls`` (used as ``_class_name`` in configs).
 
-    Looks at names given by :func:`register` or by a previous :func:`get`,
-    then at the entry points' ``module:qualname`` strings (no import needed).
+    Looks at names given by :func:`register` or by a previous :func:`get`, then
+    at the entry points' ``module:qualname`` strings (no import needed). An entry
+    point may name the class where a package re-exports it (``pkg:Thing`` for a
+    class defined in ``pkg.sub``); so if no string matches, every provider of
+    ``kind`` is imported (:func:`load_all`: a failing plugin gives a warning and
+    is skipped) and the classes themselves are compared.
     """
     _check_kind(kind)
     known = cls.__dict__.get("_registered_names", {}).get(kind)
@@ -196,6 +205,9 @@ def name_of(kind: str, cls: type) -> str:
     for name, provider in sorted(_entry_points(kind).items()):
         if provider.entry_point.value.replace(" ", "") == target:
             _remember_name(cls, kind, name)
+            return name
+    for name, obj in load_all(kind).items():
+        if obj is cls:
             return name
     raise PluginError(
         f"{cls.__qualname__} is not a registered {kind[:-1]}; register it with "

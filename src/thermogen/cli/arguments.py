@@ -2,6 +2,8 @@
 
 A bad value (``--steps 0``, ``--device cuda`` without CUDA, ``--out x.gif``,
 ``--plot`` without matplotlib) becomes an argparse usage error, not a traceback.
+:func:`open_diffusion_pipeline` is what the PIPELINE, ``--device`` and
+``--threads`` arguments of the commands that change a diffusion pipeline mean.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from typing import Any
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def integer(text: str) -> int:
+    """argparse type: an integer (the types built on it check its range)."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
     return value
@@ -66,6 +73,33 @@ def add_device(parser: Any, default: str | None = "cpu", default_text: str = "%(
     parser.add_argument(
         "--device", type=device, default=default, help=f"torch device: cpu, cuda, cuda:1, mps (default: {default_text})"
     )
+
+
+def add_threads(parser: Any) -> None:
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def set_threads(threads: int | None) -> None:
+    """Apply ``--threads`` (None or 0: torch's choice)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def open_diffusion_pipeline(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The diffusion pipeline ``args.pipeline`` names, on ``args.device``, after applying ``args.threads``.
+
+    ``overrides`` go to ``from_pretrained`` (e.g. ``sampler="euler"``); another kind of pipeline raises ValueError.
+    """
+    from thermogen.pipelines.base import Pipeline
+    from thermogen.pipelines.diffusion import DiffusionPipeline
+
+    set_threads(args.threads)
+    pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
+    if not isinstance(pipeline, DiffusionPipeline):
+        raise ValueError(f"{args.pipeline} is a {type(pipeline).__name__}; expected a diffusion pipeline")
+    return pipeline
 
 
 def add_no_progress(parser: Any) -> None:

@@ -1,8 +1,8 @@
 """``thermogen evaluate``: sample quality of any MNIST pipeline, next to what real images score.
 
-Generates ``--n`` images, computes :func:`thermogen.metrics.evaluate_images`
+Generates ``--n`` images, computes :func:`thermogen.mnist.evaluate_images`
 (FD, KID, confident fraction, class entropy on the shipped MNIST classifier's
-features, against the 10,000 test images) and :func:`thermogen.metrics.real_data_floor`
+features, against the 10,000 test images) and :func:`thermogen.mnist.real_data_floor`
 for ``--n`` real training images, and prints both with their ratio. The metrics
 run on the CPU; ``--device`` only moves the pipeline.
 """
@@ -99,7 +99,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from thermogen.atomic import write_json
-    from thermogen.metrics import evaluate_images, real_data_floor
+    from thermogen.mnist import evaluate_images, real_data_floor
     from thermogen.pipelines.base import Pipeline
 
     if args.n < 2:

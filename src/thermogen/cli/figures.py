@@ -5,17 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, positive_int
+from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, integer, positive_int
 
 
 def register(commands: Any) -> None:
     interpolate = commands.add_parser("interpolate", help="rows of images from interpolated initial noises")
-    interpolate.add_argument(
-        "pipeline",
-        nargs="?",
-        default="thermogen/ddim-mnist",
-        help="diffusion pipeline: bundled name, folder or Hub repo",
-    )
+    _pipeline_argument(interpolate, "thermogen/ddim-mnist", "diffusion")
     interpolate.add_argument("--rows", type=positive_int, default=5, help="rows, each between two random noises")
     interpolate.add_argument("--num", type=positive_int, default=11, help="frames per row")
     interpolate.add_argument("--steps", type=positive_int, default=20, help="sampler steps")
@@ -25,12 +20,7 @@ def register(commands: Any) -> None:
     interpolate.set_defaults(run=run_interpolate)
 
     sweep = commands.add_parser("steps-sweep", help="the same noise sampled with 1..100 steps, one row each")
-    sweep.add_argument(
-        "pipeline",
-        nargs="?",
-        default="thermogen/ddim-mnist",
-        help="diffusion pipeline: bundled name, folder or Hub repo",
-    )
+    _pipeline_argument(sweep, "thermogen/ddim-mnist", "diffusion")
     sweep.add_argument(
         "--steps", type=positive_int_list, default="1,2,3,4,5,20,100", help="comma-separated step counts"
     )
@@ -40,9 +30,7 @@ def register(commands: Any) -> None:
     sweep.set_defaults(run=run_steps_sweep)
 
     strip = commands.add_parser("langevin-strip", help="snapshots of Langevin chains from noise (EBM pipelines)")
-    strip.add_argument(
-        "pipeline", nargs="?", default="thermogen/ebm-mnist", help="EBM pipeline: bundled name, folder or Hub repo"
-    )
+    _pipeline_argument(strip, "thermogen/ebm-mnist", "EBM")
     strip.add_argument("--n", type=positive_int, default=4, help="chains (rows)")
     strip.add_argument("--steps", type=positive_int, default=1000, help="Langevin steps")
     strip.add_argument(
@@ -51,6 +39,11 @@ def register(commands: Any) -> None:
     strip.add_argument("--seed", type=int, default=0, help="random seed")
     _common(strip, "langevin_strip.png")
     strip.set_defaults(run=run_langevin_strip)
+
+
+def _pipeline_argument(parser: Any, default: str, kind: str) -> None:
+    text = f"{kind} pipeline: bundled name, folder or Hub repo"
+    parser.add_argument("pipeline", nargs="?", default=default, help=text)
 
 
 def _common(parser: Any, out: str) -> None:
@@ -66,15 +59,10 @@ def positive_int_list(text: str) -> list[int]:
 
 def step_list(text: str) -> list[int]:
     """argparse type: comma-separated step indices >= 0 ("0,1,999")."""
-    steps = []
-    for part in text.split(","):
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{part!r} is not an integer") from None
+    steps = [integer(part) for part in text.split(",")]
+    for value in steps:
         if value < 0:
             raise argparse.ArgumentTypeError(f"{value} is not a step index >= 0")
-        steps.append(value)
     return steps
 
 

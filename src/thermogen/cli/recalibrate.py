@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thermogen.cli.arguments import add_device, positive_int
-from thermogen.cli.train import data_arguments, load_dataset
+from thermogen.cli.arguments import add_device, add_threads, open_diffusion_pipeline, positive_int
+from thermogen.cli.data_arguments import add_data_arguments, training_set
 
 
 def register(commands: Any) -> None:
@@ -18,30 +18,22 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("pipeline", help="pipeline folder, bundled name or Hub repo id")
     parser.add_argument("--out", required=True, help="folder for the recalibrated pipeline")
-    data_arguments(parser)
+    add_data_arguments(parser)
     parser.add_argument(
         "--batches", type=positive_int, default=100, help="forward passes to average over (default: %(default)s)"
     )
     parser.add_argument("--batch-size", type=positive_int, default=64, help="images per pass (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     add_device(parser)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_threads(parser)
     parser.set_defaults(run=run_recalibrate)
 
 
 def run_recalibrate(args: argparse.Namespace) -> int:
-    import torch
-
-    from thermogen.pipelines.base import Pipeline
-    from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.training.batch_norm import recalibrate_batch_norm
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    pipeline = Pipeline.from_pretrained(args.pipeline).to(args.device)
-    if not isinstance(pipeline, DiffusionPipeline):
-        raise ValueError(f"{args.pipeline} is a {type(pipeline).__name__}; expected a diffusion pipeline")
-    dataset = load_dataset(args, "diffusion")
+    pipeline = open_diffusion_pipeline(args)
+    dataset = training_set(args, "diffusion")
     layers = recalibrate_batch_norm(pipeline, dataset, args.batches, args.batch_size, args.seed)
     if layers == 0:
         print(f"{args.pipeline} has no BatchNorm layers; nothing to recalibrate")

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from thermogen.cli.arguments import add_device, add_no_progress, positive_int
+from thermogen.cli.arguments import add_device, add_no_progress, add_threads, positive_int, set_threads
+from thermogen.cli.data_arguments import add_data_arguments, training_set
 from thermogen.losses.denoising import LOSS_WEIGHTINGS, PREDICTION_TARGETS
 from thermogen.training.lr_schedule import LR_DECAYS
 
@@ -23,7 +24,7 @@ def register(commands: Any) -> None:
     kinds = train.add_subparsers(dest="model_kind", metavar="KIND", required=True)
 
     diffusion = kinds.add_parser("diffusion", help="denoising diffusion (U-Net noise predictor, EMA)")
-    data_arguments(diffusion)
+    add_data_arguments(diffusion)
     diffusion.add_argument("--steps", type=positive_int, default=2000, help="optimizer steps in total")
     diffusion.add_argument("--batch-size", type=positive_int, default=64, help="images per step and process")
     diffusion.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate")
@@ -65,7 +66,7 @@ def register(commands: Any) -> None:
     diffusion.set_defaults(run=run_diffusion)
 
     ebm = kinds.add_parser("ebm", help="energy-based model by contrastive divergence with a replay buffer")
-    data_arguments(ebm)
+    add_data_arguments(ebm)
     ebm.add_argument("--epochs", type=float, default=1.0, help="passes over the data (fractions allowed)")
     ebm.add_argument("--batch-size", type=positive_int, default=128, help="images per step and process")
     ebm.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
@@ -80,15 +81,6 @@ def register(commands: Any) -> None:
     ebm.set_defaults(run=run_ebm)
 
 
-def data_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dataset, --data-dir, --image-size, --channels, --center-crop (read by :func:`load_dataset`)."""
-    parser.add_argument("--dataset", choices=("mnist", "folder"), default="mnist", help="MNIST or a folder of images")
-    parser.add_argument("--data-dir", help="MNIST folder (default: $THERMOGEN_MNIST_DIR or download) or image folder")
-    parser.add_argument("--image-size", type=int, default=32, help="MNIST: 32 (padded, the book) or 28 (native)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="image folder: 1 or 3 (default: 3)")
-    parser.add_argument("--center-crop", action="store_true", help="image folder: crop to a square first")
-
-
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (checkpoint/, samples/, log.jsonl)")
     parser.add_argument(
@@ -96,7 +88,7 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order and noise")
     add_device(parser, default=None, default_text="this process's GPU under torchrun, else cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_threads(parser)
     parser.add_argument(
         "--mixed-precision", action="store_true", help="bf16 autocast of the training forward pass (GPU runs)"
     )
@@ -121,14 +113,26 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
     rates.add_argument("--lr-final-ratio", type=float, default=0.0, help="final rate as a fraction of --lr")
 
 
-def _lr_schedule_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``lr_*`` fields of a trainer config from the ``--lr-*`` flags."""
+def _loop_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The trainer-config fields both kinds of run take from the same flags (a LoopConfig's, mixed precision)."""
     return {
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
         "lr_decay": args.lr_decay,
         "lr_decay_start": args.lr_decay_start,
         "lr_final_ratio": args.lr_final_ratio,
         "lr_warmup_steps": args.lr_warmup_steps,
+        "seed": args.seed,
+        "log_every": args.log_every,
+        "checkpoint_every": args.checkpoint_every,
+        "sample_every": args.sample_every,
+        "mixed_precision": args.mixed_precision,
     }
+
+
+def _given(**flags: Any) -> dict[str, Any]:
+    """The flags that were typed (None: the recipe's default, or the checkpoint's on --resume)."""
+    return {name: value for name, value in flags.items() if value is not None}
 
 
 def _int_list(text: str) -> list[int]:
@@ -138,64 +142,23 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from exc
 
 
-def load_dataset(args: argparse.Namespace, preprocess: str) -> Any:
-    """MNIST (book preprocessing: pad to 32, [0, 1] for diffusion, [-1, 1] for EBM; or native 28 x 28
-    in [0, 1] for diffusion) or an image folder."""
-    if args.dataset == "mnist":
-        from thermogen.data import MNIST
-
-        native = args.image_size == 28 and preprocess == "diffusion"
-        if not (args.image_size == 32 or native) or args.channels not in (None, 1):
-            raise ValueError(
-                f"MNIST has 1 channel and is 32x32 (padded) or, for diffusion, 28x28 (native); got --image-size "
-                f"{args.image_size} --channels {args.channels}"
-            )
-        return MNIST(args.data_dir, split="train", preprocess="raw" if native else preprocess)
-    from thermogen.data import ImageFolder
-
-    if not args.data_dir:
-        raise ValueError("--dataset folder needs --data-dir PATH")
-    dataset = ImageFolder(args.data_dir, args.image_size, channels=args.channels or 3, center_crop=args.center_crop)
-    if preprocess == "ebm":
-        return _Scaled(dataset)
-    return dataset
-
-
-class _Scaled(torch.utils.data.Dataset):
-    """[0, 1] images -> [-1, 1] (EBM convention)."""
-
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.dataset[index] * 2.0 - 1.0
-
-
 def _setup(args: argparse.Namespace) -> Any:
     from thermogen.training.distributed import init_process
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     return init_process(args.device)
 
 
 def run_diffusion(args: argparse.Namespace) -> int:
-    from thermogen import registry
-    from thermogen.normalizer import Normalizer
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
+    from thermogen.training.recipes import build_diffusion_pipeline
 
     context = _setup(args)
-    dataset = load_dataset(args, "diffusion")
+    dataset = training_set(args, "diffusion")
     config = DiffusionTrainingConfig(
         steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
         weight_decay=args.weight_decay,
-        **_lr_schedule_fields(args),
         ema_decay=args.ema,
         ema_warmup=not args.no_ema_warmup,
         ema_power=args.ema_power,
@@ -203,24 +166,15 @@ def run_diffusion(args: argparse.Namespace) -> int:
         prediction_type=args.prediction_type,
         loss_weighting=args.loss_weighting,
         min_snr_gamma=args.min_snr_gamma,
-        seed=args.seed,
-        log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every,
-        mixed_precision=args.mixed_precision,
+        **_loop_fields(args),
+    )
+    network = _given(
+        model=args.model, widths=args.widths, block_depth=args.block_depth, schedule=args.schedule, sampler=args.sampler
     )
 
     def build() -> DiffusionPipeline:
-        sample = dataset[0]
-        channels, size = int(sample.shape[0]), int(sample.shape[-1])
-        images = getattr(dataset, "images", None)
-        if images is None:
-            images = torch.stack([dataset[i] for i in range(min(len(dataset), 2048))])
-        return DiffusionPipeline(
-            model=_noise_predictor(args, channels, size, args.prediction_type),
-            schedule=registry.get("schedules", args.schedule or "offset_cosine")(),
-            sampler=_book_sampler(args.sampler or "ddim"),
-            normalizer=Normalizer.fit(images),
+        return build_diffusion_pipeline(
+            dataset, attention=not args.no_attention, prediction_type=args.prediction_type, **network
         )
 
     shape = tuple(dataset[0].shape)
@@ -228,70 +182,26 @@ def run_diffusion(args: argparse.Namespace) -> int:
     return _train(args, context, shape, DiffusionPipeline, build, trainer)
 
 
-def _noise_predictor(args: argparse.Namespace, channels: int, size: int, prediction_type: str) -> Any:
-    from thermogen.interfaces import NoisePredictor
-    from thermogen.models.ddpm_unet import DDPMUNet
-    from thermogen.models.unet import UNet
-
-    widths = {} if args.widths is None else {"widths": args.widths}
-    depth = args.block_depth or 2
-    model: NoisePredictor
-    if args.model == "ddpm_unet":
-        model = DDPMUNet(channels, size, block_depth=depth, attention=not args.no_attention, **widths)
-    else:
-        model = UNet(channels, size, block_depth=depth, **widths)
-    model.set_prediction_type(prediction_type)
-    return model
-
-
-def _book_sampler(name: str) -> Any:
-    from thermogen import registry
-
-    cls = registry.get("samplers", name)
-    options: dict[str, Any] = {}
-    if name == "ddim":  # the book's DDIM: t from 1 to 1/S in equal steps, then to t = 0
-        options["spacing"] = "uniform"
-    return cls.from_config(options)
-
-
 def run_ebm(args: argparse.Namespace) -> int:
-    from thermogen.buffers import ReplayBuffer
-    from thermogen.models.energy_cnn import EnergyCNN
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
     from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
+    from thermogen.training.recipes import build_ebm_pipeline
 
     context = _setup(args)
-    dataset = load_dataset(args, "ebm")
+    dataset = training_set(args, "ebm")
     steps_per_epoch = len(dataset) // (args.batch_size * context.world_size)
     config = EBMTrainingConfig(
         steps=max(1, round(args.epochs * steps_per_epoch)),
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
         alpha=args.alpha,
-        **_lr_schedule_fields(args),
         langevin_steps=args.langevin_steps,
-        seed=args.seed,
-        log_every=args.log_every,
-        checkpoint_every=args.checkpoint_every,
-        sample_every=args.sample_every,
-        mixed_precision=args.mixed_precision,
+        **_loop_fields(args),
     )
+    shape = tuple(dataset[0].shape)
+    langevin = _given(step_size=args.step_size, noise_std=args.noise)
 
     def build() -> EBMPipeline:
-        sample = dataset[0]
-        channels, size = int(sample.shape[0]), int(sample.shape[-1])
-        return EBMPipeline(
-            energy_model=EnergyCNN(in_channels=channels, image_size=size),
-            sampler=SGLDSampler(
-                steps=args.langevin_steps,
-                step_size=10.0 if args.step_size is None else args.step_size,
-                noise_std=0.005 if args.noise is None else args.noise,
-            ),
-            buffer=ReplayBuffer(sample_shape=(channels, size, size)),
-        )
+        return build_ebm_pipeline(shape, args.langevin_steps, **langevin)
 
-    shape = tuple(dataset[0].shape)
     return _train(args, context, shape, EBMPipeline, build, lambda p: EBMTrainer(p, dataset, args.out, config, context))
 
 

@@ -15,7 +15,7 @@ import json
 import time
 from typing import Any
 
-from thermogen.cli.arguments import add_device, add_no_progress, positive_int
+from thermogen.cli.arguments import add_device, add_no_progress, add_threads, open_diffusion_pipeline, positive_int
 
 
 def register(commands: Any) -> None:
@@ -35,23 +35,16 @@ def register(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial noises")
     add_device(parser)
     add_no_progress(parser)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    add_threads(parser)
     parser.set_defaults(run=run_tune_steps)
 
 
 def run_tune_steps(args: argparse.Namespace) -> int:
     import torch
 
-    from thermogen.pipelines.base import Pipeline
-    from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.samplers.diffusion.tuning import fit_timesteps, reference_solution, with_timesteps
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    overrides = {"sampler": args.sampler} if args.sampler else {}
-    pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
-    if not isinstance(pipeline, DiffusionPipeline):
-        raise ValueError(f"{args.pipeline} is a {type(pipeline).__name__}; expected a diffusion pipeline")
+    pipeline = open_diffusion_pipeline(args, **({"sampler": args.sampler} if args.sampler else {}))
     pipeline.model.eval()
     start = time.perf_counter()
     x_T = pipeline.make_noise(args.batch, torch.Generator(device=args.device).manual_seed(args.seed))

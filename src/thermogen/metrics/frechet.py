@@ -64,7 +64,7 @@ def frechet_distance_from_features(features1: Tensor, features2: Tensor) -> floa
 
     The estimate is biased upwards for finite N (it does not vanish for two
     samples of one distribution); compare numbers at equal N, or against a
-    real-data floor at the same N (see :func:`thermogen.metrics.real_data_floor`).
+    real-data floor at the same N (see :func:`thermogen.mnist.real_data_floor`).
     """
     if features1.ndim != 2 or features2.ndim != 2 or features1.shape[1] != features2.shape[1]:
         raise ValueError(

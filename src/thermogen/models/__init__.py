@@ -1,2 +1,2 @@
-"""Networks: the book's U-Net noise predictor (``unet``), its energy CNN (``energy_cnn``) and the
-MNIST classifier behind :mod:`thermogen.metrics` (``mnist_classifier``)."""
+"""Networks: the book's U-Net noise predictor (``unet``), a DDPM-style U-Net (``ddpm_unet``) and the
+book's energy CNN (``energy_cnn``). The MNIST classifier used for evaluation lives in :mod:`thermogen.mnist`."""

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from thermogen.checks import check_allocation
+from thermogen.checks import check_allocation, check_bool, check_number
+from thermogen.errors import ConfigError
 from thermogen.interfaces import NoisePredictor
 from thermogen.models.unet import check_unet_layout
 
@@ -131,11 +132,11 @@ class DDPMUNet(NoisePredictor):
     ) -> None:
         super().__init__()
         widths = check_unet_layout(in_channels, image_size, widths, block_depth)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout={dropout}; expected a value in [0, 1)")
+        check_bool("attention", attention)
+        check_number("dropout", dropout, 0, 1, high_inclusive=False)
         widest = max(widths)
-        check_allocation("the widest convolution weight", (widest, 2 * widest, 3, 3))
-        check_allocation("the noise-level embedding weight", (4 * widths[0], 4 * widths[0]))
+        check_allocation("the widest convolution weight", (widest, 2 * widest, 3, 3), error=ConfigError)
+        check_allocation("the noise-level embedding weight", (4 * widths[0], 4 * widths[0]), error=ConfigError)
         self.in_channels = in_channels
         self.image_size = image_size
         self.frequency_dims = widths[0]

@@ -39,7 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from thermogen.checks import check_allocation
+from thermogen.checks import check_allocation, check_positive_int, check_positive_ints
+from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 
 FIRST_KERNEL, FIRST_PADDING = 5, 2
@@ -78,15 +79,10 @@ class EnergyCNN(EnergyModel):
         hidden: int = 64,
     ) -> None:
         super().__init__()
-        widths = list(widths)
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels={in_channels!r}; expected a positive integer")
-        if not isinstance(image_size, int) or image_size < 1:
-            raise ValueError(f"image_size={image_size!r}; expected a positive integer")
-        if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
-            raise ValueError(f"widths={widths!r}; expected one or more positive channel counts")
-        if not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"hidden={hidden!r}; expected a positive integer")
+        in_channels = check_positive_int("in_channels", in_channels)
+        image_size = check_positive_int("image_size", image_size)
+        widths = check_positive_ints("widths", widths)
+        hidden = check_positive_int("hidden", hidden)
         check_energy_cnn_sizes(in_channels, image_size, widths, hidden)
         self.in_channels = in_channels
         self.image_size = image_size
@@ -185,13 +181,14 @@ def check_energy_cnn_sizes(in_channels: int, image_size: int, widths: Sequence[i
     channels = [in_channels, *widths]
     for i, (cin, cout) in enumerate(zip(channels, widths)):
         kernel = FIRST_KERNEL if i == 0 else KERNEL
-        check_allocation(f"EnergyCNN conv {i} weight", (cout, cin, kernel, kernel))
+        check_allocation(f"EnergyCNN conv {i} weight", (cout, cin, kernel, kernel), error=ConfigError)
     size = image_size
     for _ in widths:
         size = _halved(size)
     check_allocation(
         f"EnergyCNN dense weight (hidden={hidden}, widths[-1] * {size}^2 features for image_size={image_size})",
         (hidden, widths[-1] * size * size),
+        error=ConfigError,
     )
 
 

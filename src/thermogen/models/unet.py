@@ -21,7 +21,6 @@ the book; it predicts the noise ``epsilon``.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
@@ -29,7 +28,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from thermogen.checks import check_allocation
+from thermogen.checks import (
+    check_allocation,
+    check_choice,
+    check_int,
+    check_number,
+    check_positive_int,
+    check_positive_ints,
+)
+from thermogen.errors import ConfigError
 from thermogen.interfaces import NoisePredictor
 
 
@@ -46,24 +53,21 @@ def sinusoidal_embedding(variance: Tensor, dims: int = 32, max_frequency: float 
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).to(variance.dtype)
 
 
+NORMS = ("batch", "group")
+
+
 def check_unet_layout(in_channels: int, image_size: int, widths: Sequence[int], block_depth: int) -> list[int]:
-    """Validate the arguments every U-Net here shares; returns ``widths`` as a list of ints.
+    """Validate the arguments every U-Net here shares (ConfigError); returns ``widths`` as a list of ints.
 
     ``image_size`` must be a positive multiple of ``2 ** (len(widths) - 1)`` (one halving per level).
+    Channel counts are integers (NumPy integers included), never rounded.
     """
-    try:
-        widths = [operator.index(w) for w in widths]  # integers only (numpy integers included), no rounding
-    except TypeError:
-        raise ValueError(f"widths={list(widths)}; expected integer channel counts") from None
-    if in_channels < 1:
-        raise ValueError(f"in_channels={in_channels}; expected a positive integer")
-    if len(widths) < 2 or any(w < 1 for w in widths):
-        raise ValueError(f"widths={widths}; expected at least two positive channel counts")
-    if block_depth < 1:
-        raise ValueError(f"block_depth={block_depth}; expected >= 1")
+    check_positive_int("in_channels", in_channels)
+    widths = check_positive_ints("widths", widths, min_length=2)
+    check_positive_int("block_depth", block_depth)
     factor = 2 ** (len(widths) - 1)
-    if image_size < factor or image_size % factor:
-        raise ValueError(f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths")
+    if check_int("image_size", image_size) < factor or image_size % factor:
+        raise ConfigError(f"image_size={image_size} must be a positive multiple of {factor} for {len(widths)} widths")
     return widths
 
 
@@ -74,11 +78,9 @@ def make_norm(kind: str, channels: int) -> nn.Module:
     per-process batch size (useful for distributed training on CPUs, where
     SyncBatchNorm is not available).
     """
-    if kind == "batch":
+    if check_choice("norm", kind, NORMS) == "batch":
         return nn.BatchNorm2d(channels, affine=False, momentum=0.01, eps=1e-3)
-    if kind == "group":
-        return nn.GroupNorm(math.gcd(channels, 8), channels, affine=False, eps=1e-3)
-    raise ValueError(f"norm={kind!r}; expected 'batch' or 'group'")
+    return nn.GroupNorm(math.gcd(channels, 8), channels, affine=False, eps=1e-3)
 
 
 class ResidualBlock(nn.Module):
@@ -125,12 +127,14 @@ class UNet(NoisePredictor):
         norm: Literal["batch", "group"] = "batch",
     ) -> None:
         super().__init__()
-        make_norm(norm, 8)  # validates the name
+        check_choice("norm", norm, NORMS)
         widths = check_unet_layout(in_channels, image_size, widths, block_depth)
-        if embedding_dims < 2 or embedding_dims % 2:
-            raise ValueError(f"embedding_dims={embedding_dims}; expected a positive even number")
+        if check_positive_int("embedding_dims", embedding_dims) % 2:
+            raise ConfigError(f"embedding_dims={embedding_dims}; expected a positive even number")
+        check_number("embedding_max_frequency", embedding_max_frequency, low=0, low_inclusive=False)
         widest = max(widths)
-        check_allocation("the widest convolution weight", (widest, 2 * widest + embedding_dims, 3, 3))
+        widest_weight = (widest, 2 * widest + embedding_dims, 3, 3)
+        check_allocation("the widest convolution weight", widest_weight, error=ConfigError)
         self.in_channels = in_channels
         self.image_size = image_size
         self.embedding_dims = embedding_dims

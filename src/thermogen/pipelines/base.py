@@ -28,14 +28,8 @@ import torch
 from thermogen import registry
 from thermogen.atomic import write_json
 from thermogen.checks import check_allocation, check_device, check_positive_int
-from thermogen.config import (
-    CONFIG_NAME,
-    RESERVED_KEYS,
-    Configurable,
-    check_override_names,
-    read_config,
-    validate_arguments,
-)
+from thermogen.config import RESERVED_KEYS, Configurable, check_override_names, validate_arguments
+from thermogen.config_files import CONFIG_NAME, read_config
 from thermogen.errors import ConfigError
 from thermogen.model_card import model_card
 
@@ -179,17 +173,12 @@ class Pipeline(Configurable):
         return pipeline
 
     @classmethod
-    def from_pretrained(  # type: ignore[override]
+    def from_pretrained(
         cls: type[P],
         name_or_path: str | os.PathLike[str],
-        subfolder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        cache_dir: str | os.PathLike[str] | None = None,
-        token: str | bool | None = None,
         torch_dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
-        **overrides: Any,
+        **keywords: Any,
     ) -> P:
         """Load a pipeline saved with ``save_pretrained``: a folder, a bundled name or a Hub repo.
 
@@ -197,15 +186,12 @@ class Pipeline(Configurable):
             name_or_path: a local folder, a bundled short name (``"thermogen/ddim-mnist"``, see
                 ``thermogen list``) or a Hub repo id (``"org/name"``; ``HF_ENDPOINT`` picks another Hub,
                 ``HF_HUB_OFFLINE=1`` uses the cache only).
-            subfolder: a folder inside the repo that holds the pipeline.
-            revision: a Hub branch, tag or commit (Hub repos only).
-            local_files_only: use the local Hub cache, never the network.
-            cache_dir: the Hub cache folder (default: huggingface_hub's).
-            token: a Hub token for private repos (True: the stored login).
             torch_dtype: cast floating-point weights, e.g. ``torch.float16`` or ``torch.bfloat16``
                 (default: as stored, float32); samples are then drawn in this dtype.
             device: move the pipeline there, e.g. ``"cuda"`` (default: CPU).
-            **overrides: replace a component or a setting. A component (DiffusionPipeline:
+            **keywords: where to look (the fields of :class:`~thermogen.hub.HubOptions`: ``subfolder``,
+                ``revision``, ``local_files_only``, ``cache_dir``, ``token``), then overrides that replace
+                a component or a setting. A component (DiffusionPipeline:
                 ``model``, ``schedule``, ``sampler``, ``normalizer``; EBMPipeline: ``energy_model``,
                 ``sampler``, ``buffer``) by a registered name built with its defaults
                 (``sampler="dpmpp_2m"``), by a config with ``_class_name``
@@ -217,14 +203,12 @@ class Pipeline(Configurable):
             ConfigError: a config or override that does not fit.
             CheckpointError: a weights file that is missing, corrupted or does not fit the model.
         """
-        if "variant" in overrides:
+        if "variant" in keywords:
             raise ConfigError(
-                f"variant={overrides['variant']!r} is not supported: thermogen stores one float32 weights file "
+                f"variant={keywords['variant']!r} is not supported: thermogen stores one float32 weights file "
                 "per component; pass torch_dtype=torch.float16 to load it in half precision"
             )
-        pipeline = super().from_pretrained(
-            name_or_path, subfolder, revision, local_files_only, cache_dir, token, **overrides
-        )
+        pipeline = super().from_pretrained(name_or_path, **keywords)
         if torch_dtype is not None or device is not None:
             pipeline.to(device, torch_dtype)
         return pipeline

@@ -18,6 +18,7 @@ from thermogen.checks import check_finite, check_floating, check_positive_int
 from thermogen.interfaces import EnergyModel
 from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
+from thermogen.pixels import to_signed_range, to_unit_range
 from thermogen.samplers.callbacks import Callback
 from thermogen.samplers.energy_base import EnergySampler
 
@@ -191,10 +192,10 @@ class EBMPipeline(Pipeline):
 
 
 def to_unit(x: Tensor) -> Tensor:
-    """[-1, 1] model space -> [0, 1] images (clipped)."""
-    return ((x.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+    """[-1, 1] model space -> [0, 1] images (clipped); see :func:`thermogen.pixels.to_unit_range`."""
+    return to_unit_range(x)
 
 
 def from_unit(images: Tensor) -> Tensor:
-    """[0, 1] images -> [-1, 1] model space."""
-    return images * 2.0 - 1.0
+    """[0, 1] images -> [-1, 1] model space; see :func:`thermogen.pixels.to_signed_range`."""
+    return to_signed_range(images)

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_number
 from thermogen.interfaces import NoiseSchedule
 
 
@@ -37,13 +38,10 @@ class OffsetCosineSchedule(NoiseSchedule):
     """
 
     def __init__(self, max_signal_rate: float = 0.95, min_signal_rate: float = 0.02) -> None:
-        if not 0.0 <= min_signal_rate < max_signal_rate <= 1.0:
-            raise ValueError(
-                f"offset_cosine needs 0 <= min_signal_rate < max_signal_rate <= 1; "
-                f"got min_signal_rate={min_signal_rate}, max_signal_rate={max_signal_rate}"
-            )
-        self.start_angle = math.acos(max_signal_rate)
-        self.end_angle = math.acos(min_signal_rate)
+        highest = check_number("max_signal_rate", max_signal_rate, 0, 1, low_inclusive=False)
+        lowest = check_number("min_signal_rate", min_signal_rate, 0, highest, high_inclusive=False)
+        self.start_angle = math.acos(highest)
+        self.end_angle = math.acos(lowest)
 
     def rates64(self, t: Tensor) -> tuple[Tensor, Tensor]:
         angle = self.start_angle + t * (self.end_angle - self.start_angle)

@@ -35,6 +35,8 @@ from abc import abstractmethod
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_bool, check_int
+from thermogen.errors import ConfigError
 from thermogen.interfaces import NoiseSchedule
 
 
@@ -52,12 +54,8 @@ class DiscreteSchedule(NoiseSchedule):
     """
 
     def __init__(self, num_train_timesteps: int = 1000, rescale_betas_zero_snr: bool = False) -> None:
-        if isinstance(num_train_timesteps, bool) or not isinstance(num_train_timesteps, int) or num_train_timesteps < 2:
-            raise ValueError(f"num_train_timesteps={num_train_timesteps!r}; expected an integer >= 2")
-        if not isinstance(rescale_betas_zero_snr, bool):
-            raise ValueError(f"rescale_betas_zero_snr={rescale_betas_zero_snr!r}; expected a bool")
-        self.num_train_timesteps = num_train_timesteps
-        self.rescale_betas_zero_snr = rescale_betas_zero_snr
+        self.num_train_timesteps = check_int("num_train_timesteps", num_train_timesteps, low=2)
+        self.rescale_betas_zero_snr = check_bool("rescale_betas_zero_snr", rescale_betas_zero_snr)
 
         betas = self.make_betas().to(torch.float64)
         if betas.shape != (num_train_timesteps,):
@@ -67,7 +65,7 @@ class DiscreteSchedule(NoiseSchedule):
             )
         if not bool(torch.all((betas > 0) & (betas < 1))):
             bad = betas[~((betas > 0) & (betas < 1))][0].item()
-            raise ValueError(f"{type(self).__name__} has beta={bad!r}; every beta must lie in (0, 1)")
+            raise ConfigError(f"{type(self).__name__} has beta={bad!r}; every beta must lie in (0, 1)")
         if rescale_betas_zero_snr:
             betas = rescale_zero_terminal_snr(betas)
 

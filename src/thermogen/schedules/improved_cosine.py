@@ -23,6 +23,7 @@ import math
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_number
 from thermogen.schedules.discrete import DiscreteSchedule
 
 
@@ -43,12 +44,8 @@ class ImprovedCosineSchedule(DiscreteSchedule):
         max_beta: float = 0.999,
         rescale_betas_zero_snr: bool = False,
     ) -> None:
-        if not (math.isfinite(s) and s >= 0.0):
-            raise ValueError(f"improved_cosine offset s={s!r}; expected a finite number >= 0")
-        if not 0.0 < max_beta < 1.0:
-            raise ValueError(f"improved_cosine max_beta={max_beta!r}; expected a number in (0, 1)")
-        self.s = float(s)
-        self.max_beta = float(max_beta)
+        self.s = check_number("s", s, low=0)
+        self.max_beta = check_number("max_beta", max_beta, 0, 1, low_inclusive=False, high_inclusive=False)
         super().__init__(num_train_timesteps, rescale_betas_zero_snr)
 
     def f(self, t: Tensor) -> Tensor:

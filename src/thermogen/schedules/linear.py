@@ -17,14 +17,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_number
 from thermogen.schedules.discrete import DiscreteSchedule
-
-
-def _check_beta_range(name: str, beta_start: float, beta_end: float) -> None:
-    if not (0.0 < beta_start <= beta_end < 1.0):
-        raise ValueError(
-            f"{name} needs 0 < beta_start <= beta_end < 1; got beta_start={beta_start!r}, beta_end={beta_end!r}"
-        )
 
 
 class LinearSchedule(DiscreteSchedule):
@@ -49,26 +43,21 @@ class LinearSchedule(DiscreteSchedule):
         num_train_timesteps: int = 1000,
         rescale_betas_zero_snr: bool = False,
     ) -> None:
-        _check_beta_range("linear", beta_start, beta_end)
-        self.beta_start = float(beta_start)
-        self.beta_end = float(beta_end)
+        self.beta_end = check_number("beta_end", beta_end, 0, 1, low_inclusive=False, high_inclusive=False)
+        self.beta_start = check_number("beta_start", beta_start, 0, self.beta_end, low_inclusive=False)
         super().__init__(num_train_timesteps, rescale_betas_zero_snr)
 
     def make_betas(self) -> Tensor:
         return torch.linspace(self.beta_start, self.beta_end, self.num_train_timesteps, dtype=torch.float64)
 
 
-class ScaledLinearSchedule(DiscreteSchedule):
+class ScaledLinearSchedule(LinearSchedule):
     """Latent diffusion / Stable Diffusion: ``beta_i = linspace(sqrt(beta_start), sqrt(beta_end), T)[i] ** 2``.
 
     Equals diffusers' ``beta_schedule="scaled_linear"``. With the defaults
     alpha_bar(1) ≈ 4.7e-3 (signal rate ≈ 0.068): far from pure noise at t = 1.
-
-    Args:
-        beta_start: first beta, in (0, beta_end].
-        beta_end: last beta, in [beta_start, 1).
-        num_train_timesteps: T (>= 2).
-        rescale_betas_zero_snr: rescale to zero terminal SNR (Lin et al. 2023).
+    The arguments are those of :class:`LinearSchedule`, with other defaults;
+    only the betas differ (linear in ``sqrt(beta)`` instead of ``beta``).
     """
 
     def __init__(
@@ -78,10 +67,7 @@ class ScaledLinearSchedule(DiscreteSchedule):
         num_train_timesteps: int = 1000,
         rescale_betas_zero_snr: bool = False,
     ) -> None:
-        _check_beta_range("scaled_linear", beta_start, beta_end)
-        self.beta_start = float(beta_start)
-        self.beta_end = float(beta_end)
-        super().__init__(num_train_timesteps, rescale_betas_zero_snr)
+        super().__init__(beta_start, beta_end, num_train_timesteps, rescale_betas_zero_snr)
 
     def make_betas(self) -> Tensor:
         roots = torch.linspace(self.beta_start**0.5, self.beta_end**0.5, self.num_train_timesteps, dtype=torch.float64)

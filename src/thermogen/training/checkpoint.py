@@ -12,12 +12,12 @@ A crash while saving leaves the previous checkpoint as it was.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from thermogen.atomic import atomic_directory, write_json
+from thermogen.config_files import read_json_file
 from thermogen.errors import CheckpointError
 from thermogen.pipelines.base import Pipeline
 from thermogen.weights import flatten_state, load_tensors, save_tensors, unflatten_state
@@ -51,10 +51,7 @@ def load_checkpoint_state(directory: str | os.PathLike[str]) -> dict[str, Any]:
     from thermogen.loading import check_links
 
     check_links(root)
-    try:
-        skeleton = json.loads(source.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, absurd nesting
-        raise CheckpointError(f"{source} is corrupted: {str(exc)[:200]}") from None
+    skeleton = read_json_file(source, CheckpointError)
     try:
         state = unflatten_state(load_tensors(root / STATE_TENSORS), skeleton)
     except CheckpointError as exc:

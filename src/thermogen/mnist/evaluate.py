@@ -1,7 +1,7 @@
 """Sample quality of MNIST-like images, measured with thermogen's own digit classifier.
 
 :func:`evaluate_images` runs generated images (N, 1, 32, 32) in [0, 1] through
-the classifier shipped in ``thermogen/pretrained/mnist-classifier`` and reports
+the classifier shipped in ``thermogen/mnist/weights`` and reports
 
 - ``fd``: Fréchet distance between its penultimate features of the samples and
   of the 10,000 MNIST test images (:mod:`thermogen.metrics.frechet`);
@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,14 +32,7 @@ from thermogen.data import MNIST
 from thermogen.data.mnist import resolve_mnist_dir
 from thermogen.metrics.frechet import frechet_distance_from_features
 from thermogen.metrics.kid import kernel_inception_distance
-from thermogen.models.classifier import MNISTClassifier
-
-CLASSIFIER_DIR = Path(__file__).resolve().parent.parent / "pretrained" / "mnist-classifier"
-
-
-def load_classifier(directory: str | os.PathLike[str] | None = None) -> MNISTClassifier:
-    """The shipped MNIST classifier, or one saved with ``save_pretrained`` in ``directory`` (in eval mode)."""
-    return MNISTClassifier.read_from(Path(directory) if directory is not None else CLASSIFIER_DIR)
+from thermogen.mnist.classifier import MNISTClassifier, load_classifier
 
 
 @functools.cache
@@ -136,10 +128,10 @@ def evaluate_images(
     Args:
         images: (N, 1, 32, 32) (or unpadded (N, 1, 28, 28)) in [0, 1], black
             background = 0, N >= 2. EBM samples in [-1, 1] must be mapped with
-            ``(x + 1) / 2`` first.
+            ``(x + 1) / 2`` first (:func:`thermogen.pixels.to_unit_range`).
         reference: features (M, F) to compare with; default the MNIST test set's
             (:func:`reference_features`, cached).
-        classifier: feature extractor; default the shipped one (:func:`load_classifier`).
+        classifier: feature extractor; default the shipped one (:func:`thermogen.mnist.classifier.load_classifier`).
         data_dir: MNIST folder for the default reference.
         batch_size: classifier batch size.
         kid_subset_size, kid_num_subsets: see :func:`kernel_inception_distance`.
@@ -155,7 +147,7 @@ def evaluate_images(
     if not (math.isfinite(low) and math.isfinite(high)) or low < -1e-3 or high > 1 + 1e-3:
         raise ValueError(
             f"images have values in [{low:.3g}, {high:.3g}]; expected [0, 1] "
-            "(map EBM samples from [-1, 1] with (x + 1) / 2)"
+            "(map EBM samples from [-1, 1] with (x + 1) / 2: thermogen.pixels.to_unit_range)"
         )
     model = classifier if classifier is not None else _shipped_classifier()
     if reference is None:
@@ -194,12 +186,10 @@ def real_data_floor(
 
 
 __all__ = [
-    "CLASSIFIER_DIR",
     "class_entropy",
     "classify",
     "confident_fraction",
     "evaluate_images",
-    "load_classifier",
     "real_data_floor",
     "reference_features",
 ]

@@ -1,17 +1,17 @@
 """Training the MNIST classifier whose features the sample-quality metrics use.
 
-Cross-entropy, AdamW with a linear warm-up then cosine decay to 0, batches from
+Cross-entropy, AdamW with a linear warm-up then cosine decay to 0 (the shared
+:class:`~thermogen.training.lr_schedule.LearningRateSchedule`), batches from
 the in-memory ``MNIST(preprocess="diffusion").images`` tensor (no DataLoader),
 and small random translations (``augment`` px in each direction, filled with 0)
 as the only augmentation. The run is a pure function of ``seed``: the weights
-come from a seeded generator (:func:`thermogen.models.classifier.init_weights`),
+come from a seeded generator (:func:`thermogen.mnist.classifier.init_weights`),
 the data order from :class:`~thermogen.training.batches.EpochBatches`, the
 shifts from a second generator; the global RNG is never used.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from thermogen.checks import check_int, check_positive_int
 from thermogen.data import MNIST
-from thermogen.models.classifier import MNISTClassifier, init_weights
+from thermogen.mnist.classifier import MNISTClassifier, init_weights
 from thermogen.training.batches import EpochBatches
+from thermogen.training.lr_schedule import LearningRateSchedule
 
 
 def random_shift(images: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
@@ -90,11 +92,9 @@ def train_classifier(
         ``(model, test_accuracy)``: the trained model in eval mode on the CPU, and
         its accuracy on the 10,000 test images (in [0, 1]).
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}={value!r}; expected a positive integer")
-    if not isinstance(augment, int) or not 0 <= augment <= 8:
-        raise ValueError(f"augment={augment!r}; expected a shift in pixels between 0 and 8")
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    check_int("augment", augment, 0, 8)  # the largest shift in pixels
     train = MNIST(data_dir, split="train", preprocess="diffusion")
     test = MNIST(data_dir, split="test", preprocess="diffusion")
 
@@ -105,19 +105,23 @@ def train_classifier(
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     batches = EpochBatches(len(train), batch_size, seed=seed)
     total = epochs * batches.steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: _warmup_cosine(step, warmup_steps, total))
+    # the cosine starts where the warm-up ends (at the last step at the latest: a warm-up longer than the run)
+    rates = LearningRateSchedule(
+        learning_rate, total, decay="cosine", decay_start=min(warmup_steps, total - 1), warmup_steps=warmup_steps
+    )
     shifts = torch.Generator().manual_seed(seed + 1)
 
     model.train()
     start = time.perf_counter()
     for step in range(total):
+        for group in optimizer.param_groups:
+            group["lr"] = rates.rate(step)
         index = batches.indices(step)
         images = random_shift(train.images[index], augment, shifts).to(device, memory_format=torch.channels_last)
         loss = F.cross_entropy(model(images), train.labels[index].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        schedule.step()
         if log is not None and (step + 1) % batches.steps_per_epoch == 0:
             epoch = (step + 1) // batches.steps_per_epoch
             test_accuracy = accuracy(model, test.images, test.labels)
@@ -127,14 +131,6 @@ def train_classifier(
             )
     model.to(device="cpu", memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
     return model, accuracy(model, test.images, test.labels)
-
-
-def _warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Learning-rate factor: linear 0 -> 1 over ``warmup_steps``, then cosine 1 -> 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(total_steps - warmup_steps, 1)
-    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 __all__ = ["accuracy", "random_shift", "train_classifier"]

@@ -16,27 +16,44 @@ Shape of the network (defaults ``widths=(16, 32, 64)``, ``feature_dims=128``)::
 
 BatchNorm rather than dropout: training draws no random numbers inside the
 network, so a run is a pure function of its seed (see
-:mod:`thermogen.training.classifier`).
+:mod:`thermogen.mnist.train_classifier`).
+
+The classifier is an evaluation tool, not a generative component: it is not in
+the registry and has its own two-file folder, written by :func:`save_classifier`
+and read by :func:`load_classifier`::
+
+    config.json         {"feature_dims": 128, "widths": [16, 32, 64]}   (the constructor arguments)
+    model.safetensors   the weights (state_dict)
+
+The trained one ships in ``thermogen/mnist/weights`` (:data:`CLASSIFIER_DIR`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from thermogen.config import Configurable
+from thermogen.atomic import write_json
+from thermogen.checks import check_positive_int, check_positive_ints
+from thermogen.config_files import CONFIG_NAME, read_config
 from thermogen.errors import ConfigError
+from thermogen.weights import WEIGHTS_NAME, load_module_state, save_tensors
 
 IMAGE_SIZE = 32
 MNIST_SIZE = 28
 NUM_CLASSES = 10
 
+CLASSIFIER_DIR = Path(__file__).resolve().parent / "weights"
+"""The shipped classifier's folder (``config.json`` + ``model.safetensors`` + model card)."""
 
-class MNISTClassifier(nn.Module, Configurable):
+
+class MNISTClassifier(nn.Module):
     """Digit classifier for (B, 1, 32, 32) images in [0, 1] (the diffusion convention).
 
     Inputs follow ``MNIST(preprocess="diffusion")``: 28 x 28 digits padded by
@@ -49,18 +66,12 @@ class MNISTClassifier(nn.Module, Configurable):
         feature_dims: size of the penultimate (feature) layer.
     """
 
-    registry_kind: ClassVar[str] = "models"
-
-    conformance: ClassVar[dict[str, Any]] = {"config": {"widths": [4, 8], "feature_dims": 8}}
-    """What the conformance kit checks (a small instance; thermogen.testing.conformance)."""
-
     def __init__(self, widths: Sequence[int] = (16, 32, 64), feature_dims: int = 128) -> None:
         super().__init__()
-        widths = tuple(widths)
-        if not 1 <= len(widths) <= 5 or any(not isinstance(w, int) or w < 1 for w in widths):
-            raise ConfigError(f"widths={list(widths)}; expected 1 to 5 positive integers")
-        if not isinstance(feature_dims, int) or feature_dims < 1:
-            raise ConfigError(f"feature_dims={feature_dims!r}; expected a positive integer")
+        widths = check_positive_ints("widths", widths, min_length=1, max_length=5)
+        feature_dims = check_positive_int("feature_dims", feature_dims)
+        self.config: dict[str, Any] = {"feature_dims": feature_dims, "widths": widths}
+        """The constructor arguments, as saved in ``config.json``."""
         blocks: list[nn.Module] = []
         channels = 1
         for width in widths:
@@ -110,4 +121,35 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> None:
                 nn.init.zeros_(module.bias)
 
 
-__all__ = ["MNISTClassifier", "init_weights", "pad_to_32"]
+def save_classifier(model: MNISTClassifier, directory: str | os.PathLike[str]) -> None:
+    """Write ``config.json`` and ``model.safetensors`` of ``model`` into ``directory``, atomically.
+
+    ``directory`` must be new, empty, or hold only what an earlier save wrote (see :mod:`thermogen.saving`).
+    """
+    from thermogen.saving import save_directory
+
+    def write(folder: Path) -> None:
+        write_json(folder / CONFIG_NAME, model.config)
+        save_tensors(model.state_dict(), folder / WEIGHTS_NAME)
+
+    save_directory(directory, write)
+
+
+def load_classifier(directory: str | os.PathLike[str] | None = None) -> MNISTClassifier:
+    """The shipped classifier, or one written by :func:`save_classifier` into ``directory``; in eval mode.
+
+    Raises:
+        ConfigError: ``config.json`` is missing, malformed or has keys other than the constructor's.
+        CheckpointError: ``model.safetensors`` is missing, corrupted or does not fit the network.
+    """
+    folder = Path(directory) if directory is not None else CLASSIFIER_DIR
+    config = read_config(folder / CONFIG_NAME)
+    unknown = sorted(set(config) - {"widths", "feature_dims"})
+    if unknown:
+        raise ConfigError(f"{folder / CONFIG_NAME} has unknown keys {unknown}; expected 'widths' and 'feature_dims'")
+    model = MNISTClassifier(**config)
+    load_module_state(model, folder / WEIGHTS_NAME)
+    return model.eval()
+
+
+__all__ = ["CLASSIFIER_DIR", "MNISTClassifier", "init_weights", "load_classifier", "pad_to_32", "save_classifier"]
