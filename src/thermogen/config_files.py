@@ -11,10 +11,9 @@ every error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
