@@ -229,7 +229,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "sgld-uses-global-rng",
         "samplers",
-        "src/thermogen/samplers/langevin.py",
+        "src/thermogen/samplers/energy/sgld.py",
         "noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)",
         "noise = torch.randn(x.shape, dtype=x.dtype, device=x.device)",
         (EBMC, SAMP2),
@@ -273,7 +273,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "mala-backward-proposal-sign",
         "samplers",
-        "src/thermogen/samplers/mala.py",
+        "src/thermogen/samplers/energy/mala.py",
         "backward = x - proposal - eta * score_new",
         "backward = x - proposal + eta * score_new",
         (EBMC, STATS),
@@ -281,7 +281,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "hmc-full-final-kick",
         "samplers",
-        "src/thermogen/samplers/hmc.py",
+        "src/thermogen/samplers/energy/hmc.py",
         "kick = eps if i < self.num_leapfrog_steps - 1 else 0.5 * eps",
         "kick = eps",
         (EBMC, STATS),
@@ -289,7 +289,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "sgld-textbook-noise-double",
         "samplers",
-        "src/thermogen/samplers/langevin.py",
+        "src/thermogen/samplers/energy/sgld.py",
         "math.sqrt(2.0 * self.step_size * self.temperature)",
         "math.sqrt(4.0 * self.step_size * self.temperature)",
         (EBMC, STATS),

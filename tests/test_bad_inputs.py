@@ -22,7 +22,7 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline, Pipeline
 from thermogen.pipelines.diffusion import interpolate_noise
 from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 

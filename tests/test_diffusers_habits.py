@@ -18,7 +18,7 @@ from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.models.unet import UNet
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline, Pipeline
 from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 

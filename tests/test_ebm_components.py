@@ -21,9 +21,9 @@ from thermogen.errors import CheckpointError, ConfigError
 from thermogen.interfaces import EnergyModel, Sampler
 from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.samplers import STOP
-from thermogen.samplers.hmc import HMCSampler
-from thermogen.samplers.langevin import SGLDSampler
-from thermogen.samplers.mala import MALASampler
+from thermogen.samplers.energy.hmc import HMCSampler
+from thermogen.samplers.energy.mala import MALASampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.testing import GaussianMixture, GaussianMixtureEnergy, conformance
 
 BOOK_SNAPSHOTS = [0, 1, 3, 5, 10, 30, 50, 100, 300, 999]

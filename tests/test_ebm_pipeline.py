@@ -13,7 +13,7 @@ from thermogen.errors import TrainingDivergedError
 from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.ebm import EBMPipeline
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)

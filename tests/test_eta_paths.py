@@ -19,7 +19,7 @@ from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.models.unet import UNet
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline
 from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 WITHOUT_ETA = ("ddpm", "deis", "dpmpp_2m", "dpmpp_3m", "heun", "ipndm", "unipc")

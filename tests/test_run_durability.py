@@ -21,7 +21,7 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.samplers.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 from thermogen.training.checkpoint import STATE_JSON, STATE_TENSORS
 from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig

@@ -132,7 +132,7 @@ def test_samplers_given_a_generator_leave_the_global_rng_alone() -> None:
 def test_pipelines_and_buffers_given_a_generator_leave_the_global_rng_alone() -> None:
     from thermogen.buffers import ReplayBuffer
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
 
     energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]))
     energy.image_size = 4
@@ -159,7 +159,7 @@ def test_training_steps_leave_the_global_rng_alone(tmp_path: Path) -> None:
     from thermogen.normalizer import Normalizer
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
     from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
@@ -209,7 +209,7 @@ def test_buffer_n_to_m_rule(tmp_path: Path, written: int, readers: int, quadrati
 
     from thermogen.buffers import ReplayBuffer
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.training.checkpoint import save_checkpoint
     from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 

@@ -332,7 +332,7 @@ def test_pil_output_and_png_files_round_to_the_nearest_8_bit_value(tmp_path: Pat
 
 def test_ebm_pipeline_maps_unit_images_to_minus_one_one() -> None:
     from thermogen.pipelines.ebm import from_unit, to_unit
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.testing import GaussianMixture
     from thermogen.testing.gaussian_mixture import GaussianMixtureEnergy
 

@@ -253,7 +253,7 @@ def run_ebm(args: argparse.Namespace) -> int:
     from thermogen.buffers import ReplayBuffer
     from thermogen.models.energy_cnn import EnergyCNN
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
     context = _setup(args)

@@ -19,7 +19,7 @@ from thermogen.interfaces import EnergyModel
 from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.samplers.callbacks import Callback
-from thermogen.samplers.energy_base import EnergySampler
+from thermogen.samplers.energy.base import EnergySampler
 
 
 @dataclass(frozen=True)

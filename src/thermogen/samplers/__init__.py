@@ -15,12 +15,16 @@ from thermogen.samplers.diffusion_base import (
     DiffusionStepOutput,
 )
 from thermogen.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
-from thermogen.samplers.energy_base import EnergySampleOutput, EnergySampler, EnergyStepOutput
+from thermogen.samplers.energy import (
+    EnergySampleOutput,
+    EnergySampler,
+    EnergyStepOutput,
+    HMCSampler,
+    MALASampler,
+    SGLDSampler,
+)
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.heun import HeunSampler
-from thermogen.samplers.hmc import HMCSampler
-from thermogen.samplers.langevin import SGLDSampler
-from thermogen.samplers.mala import MALASampler
 from thermogen.samplers.unipc import UniPCSampler
 
 __all__ = [

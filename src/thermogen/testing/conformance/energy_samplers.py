@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from thermogen.interfaces import EnergyModel
-from thermogen.samplers.energy_base import EnergySampler
+from thermogen.samplers.energy.base import EnergySampler
 from thermogen.testing.conformance.components import claims, rebuilt_from_config, resolve
 from thermogen.testing.conformance.mixture import mixture_mismatches
 from thermogen.testing.conformance.report import CheckResult, passed, require

@@ -22,8 +22,8 @@ from torch import Tensor
 
 from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
-from thermogen.samplers.energy_base import EnergySampler, EnergyStepOutput
-from thermogen.samplers.mala import ScoreCache, metropolis_accept, per_sample_sum, select
+from thermogen.samplers.energy.base import EnergySampler, EnergyStepOutput
+from thermogen.samplers.energy.mala import ScoreCache, metropolis_accept, per_sample_sum, select
 
 
 class HMCSampler(EnergySampler):

@@ -40,7 +40,7 @@ from torch import Tensor
 
 from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
-from thermogen.samplers.energy_base import EnergySampler, EnergyStepOutput
+from thermogen.samplers.energy.base import EnergySampler, EnergyStepOutput
 
 LangevinForm = Literal["book", "textbook"]
 
