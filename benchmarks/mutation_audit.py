@@ -274,8 +274,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "mala-backward-proposal-sign",
         "samplers",
         "src/thermogen/samplers/energy/mala.py",
-        "backward = x - proposal - eta * score_new",
-        "backward = x - proposal + eta * score_new",
+        "backward = x - proposal.point - eta * proposal.score",
+        "backward = x - proposal.point + eta * proposal.score",
         (EBMC, STATS),
     ),
     Mutation(
@@ -287,9 +287,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         (EBMC, STATS),
     ),
     Mutation(
-        "sgld-textbook-noise-double",
+        "ula-noise-double",
         "samplers",
-        "src/thermogen/samplers/energy/sgld.py",
+        "src/thermogen/samplers/energy/ula.py",
         "math.sqrt(2.0 * self.step_size * self.temperature)",
         "math.sqrt(4.0 * self.step_size * self.temperature)",
         (EBMC, STATS),

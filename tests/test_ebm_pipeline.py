@@ -24,7 +24,7 @@ def make_pipeline(size: int = 8, langevin_steps: int = 5) -> EBMPipeline:
     model.reset_parameters(torch.Generator().manual_seed(0))
     return EBMPipeline(
         model,
-        SGLDSampler(steps=langevin_steps),
+        SGLDSampler(num_steps=langevin_steps),
         ReplayBuffer(capacity=64, sample_shape=(1, size, size)),
         generation_steps=20,
     )
@@ -115,7 +115,7 @@ def test_same_seed_same_samples_also_after_save_and_load(tmp_path: Path) -> None
         (lambda p: p(init=torch.rand(2, 3, 8, 8)), r"init has shape \(2, 3, 8, 8\); expected \(B, 1, 8, 8\)"),
         (lambda p: p.energy(torch.full((1, 1, 8, 8), float("nan"))), "images contains NaN"),
         (lambda p: p.energy(torch.rand(1, 1, 16, 16)), r"images has shape \(1, 1, 16, 16\)"),
-        (lambda p: p(steps=0), "steps=0; expected a positive integer"),
+        (lambda p: p(steps=0), "steps=0 of type int; expected a positive integer"),
         (lambda p: p(steps=10, snapshot_steps=[10]), r"snapshot_steps \[10\] are outside \[0, 10\)"),
     ],
 )

@@ -40,7 +40,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_registered_samplers_without_eta_are_the_ones_tested() -> None:
-    diffusion = [n for n in registry.names("samplers") if n not in ("sgld", "mala", "hmc")]
+    diffusion = [n for n in registry.names("samplers") if n not in ("sgld", "ula", "mala", "hmc")]
     assert sorted(n for n in diffusion if "eta" not in registry.get("samplers", n)().config) == sorted(WITHOUT_ETA)
 
 

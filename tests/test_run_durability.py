@@ -58,7 +58,7 @@ def diffusion_trainer(out: Path, steps: int = 6) -> DiffusionTrainer:
 def ebm_trainer(out: Path) -> EBMTrainer:
     model = EnergyCNN(1, 8, widths=(4, 8), hidden=8)
     model.reset_parameters(torch.Generator().manual_seed(0))
-    pipeline = EBMPipeline(model, SGLDSampler(steps=2), ReplayBuffer(capacity=16, sample_shape=(1, 8, 8)))
+    pipeline = EBMPipeline(model, SGLDSampler(num_steps=2), ReplayBuffer(capacity=16, sample_shape=(1, 8, 8)))
     config = EBMTrainingConfig(
         steps=3, batch_size=8, langevin_steps=2, log_every=1, checkpoint_every=3, sample_every=100, sample_images=2,
         sample_chain_steps=1,

@@ -161,7 +161,7 @@ def test_ebm_step_gradient_is_the_clipped_gradient_of_cdiv_plus_reg(tmp_path: Pa
     images = torch.rand(16, 1, 4, 4, generator=torch.Generator().manual_seed(1)) * 2 - 1
     dataset = torch.utils.data.TensorDataset(images)
     dataset.images = images  # type: ignore[attr-defined]
-    sampler = SGLDSampler(steps=3, step_size=0.1, noise_std=0.05)
+    sampler = SGLDSampler(num_steps=3, step_size=0.1, noise_std=0.05)
     pipe = EBMPipeline(LinearEnergy(), sampler, ReplayBuffer(capacity=32, sample_shape=(1, 4, 4)))
     alpha, clip, real_noise = 0.3, 0.05, 0.2
     config = EBMTrainingConfig(

@@ -204,7 +204,7 @@ def test_ebm_pipeline_with_metropolis_samplers_draws_the_target(sampler_name: st
     energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.25]))
     energy.image_size = 4  # a 1 x 4 x 4 image
     kwargs = {"step_size": 0.02} if sampler_name == "mala" else {"step_size": 0.1, "num_leapfrog_steps": 4}
-    sampler = registry.get("samplers", sampler_name)(steps=150, **kwargs)
+    sampler = registry.get("samplers", sampler_name)(num_steps=150, **kwargs)
     pipe = EBMPipeline(energy, sampler)
     out = pipe(batch_size=500, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False)
     images = out.images.double()
@@ -341,7 +341,7 @@ def test_ebm_pipeline_maps_unit_images_to_minus_one_one() -> None:
     assert torch.allclose(to_unit(from_unit(images)).double(), images, atol=1e-7)
     energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5])).double()
     energy.image_size = 4
-    pipe = EBMPipeline(energy, SGLDSampler(steps=1))
+    pipe = EBMPipeline(energy, SGLDSampler(num_steps=1))
     # E of an image in [0, 1] is E of 2 x - 1: for N(0, 0.25 I), |2x - 1|^2 / 0.5 plus the normaliser
     expected = energy(images * 2 - 1).float()
     assert torch.allclose(pipe.energy(images), expected)

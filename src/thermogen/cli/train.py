@@ -279,7 +279,7 @@ def run_ebm(args: argparse.Namespace) -> int:
         return EBMPipeline(
             energy_model=EnergyCNN(in_channels=channels, image_size=size),
             sampler=SGLDSampler(
-                steps=args.langevin_steps,
+                num_steps=args.langevin_steps,
                 step_size=10.0 if args.step_size is None else args.step_size,
                 noise_std=0.005 if args.noise is None else args.noise,
             ),

@@ -59,7 +59,7 @@ class EBMPipeline(Pipeline):
     conformance: ClassVar[dict[str, Any]] = {
         "components": {
             "energy_model": {"_class_name": "energy_cnn", "image_size": 16, "widths": [4, 8], "hidden": 8},
-            "sampler": {"_class_name": "sgld", "steps": 3},
+            "sampler": {"_class_name": "sgld", "num_steps": 3},
         },
         "call": {"steps": 3},
     }
@@ -144,7 +144,7 @@ class EBMPipeline(Pipeline):
         result = self.sampler.sample(
             self.energy_model,
             start,
-            steps=self.generation_steps if steps is None else steps,
+            num_steps=self.generation_steps if steps is None else steps,
             generator=generator,
             snapshot_steps=snapshot_steps,
             callback=callback,

@@ -1,8 +1,8 @@
 """Samplers: the diffusion family (reverse a noise schedule) and the energy family (Markov chains).
 
 Registered names (entry-point group ``thermogen.samplers``): ``ddim``, ``ddpm``,
-``dpmpp_2m``, ``dpmpp_3m``, ``euler``, ``heun``, ``unipc``, ``ipndm``, ``deis`` (diffusion); ``sgld``, ``mala``,
-``hmc`` (energy).
+``dpmpp_2m``, ``dpmpp_3m``, ``euler``, ``heun``, ``unipc``, ``ipndm``, ``deis`` (diffusion); ``sgld``, ``ula``,
+``mala``, ``hmc`` (energy).
 """
 
 from thermogen.samplers.adams import DEISSampler, IPNDMSampler
@@ -22,6 +22,7 @@ from thermogen.samplers.energy import (
     HMCSampler,
     MALASampler,
     SGLDSampler,
+    ULASampler,
 )
 from thermogen.samplers.euler import EulerSampler
 from thermogen.samplers.heun import HeunSampler
@@ -47,5 +48,6 @@ __all__ = [
     "MALASampler",
     "SGLDSampler",
     "StepInfo",
+    "ULASampler",
     "UniPCSampler",
 ]

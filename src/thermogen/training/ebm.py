@@ -110,7 +110,7 @@ class EBMTrainer(TrainingLoop):
         real = (real + config.real_noise * torch.randn(real.shape, generator=generator, device=device)).clamp(-1.0, 1.0)
         start, _ = self.buffer.sample(config.batch_size, generator=generator)
         fake = self.pipeline.sampler.sample(
-            self.model, start.to(device), steps=config.langevin_steps, generator=generator
+            self.model, start.to(device), num_steps=config.langevin_steps, generator=generator
         ).sample
         self.buffer.push(fake)
 

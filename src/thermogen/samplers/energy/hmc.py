@@ -10,7 +10,8 @@ Target ``p_T(x) ∝ exp(-E(x) / T)``, potential ``U = E / T``, score
 
 Random draws per transition, in order: ``randn(x.shape)`` (p), then ``rand(B)``
 (u). ``num_leapfrog_steps`` calls of ``energy_and_score`` per transition: the
-value at the starting point is remembered from the previous transition.
+chain's state (:class:`~thermogen.samplers.energy.metropolis.MetropolisState`)
+holds ``E`` and ``s`` at the starting point.
 """
 
 from __future__ import annotations
@@ -20,61 +21,62 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_positive_int
 from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
-from thermogen.samplers.energy.base import EnergySampler, EnergyStepOutput
-from thermogen.samplers.energy.mala import ScoreCache, metropolis_accept, per_sample_sum, select
+from thermogen.samplers.energy.base import EnergyStepOutput, check_positive
+from thermogen.samplers.energy.metropolis import (
+    MetropolisSampler,
+    MetropolisState,
+    accept_or_keep,
+    evaluate,
+    log_ratio_dtype,
+    per_sample_sum,
+    state_at,
+)
 
 
-class HMCSampler(EnergySampler):
+class HMCSampler(MetropolisSampler):
     """Hamiltonian Monte Carlo; ``sample(...)`` reports the acceptance rate.
 
     Args:
-        steps: default number of transitions.
+        num_steps: default number of transitions.
         step_size: leapfrog step eps (> 0).
         num_leapfrog_steps: L, leapfrog steps per transition (>= 1).
         temperature: T of the target exp(-E / T).
+
+    Example::
+
+        sampler = HMCSampler(step_size=0.3, num_leapfrog_steps=5)
+        out = sampler.sample(energy_model, x_init, num_steps=60, generator=torch.Generator().manual_seed(0))
+        print(out.acceptance_rate)
     """
 
     conformance: ClassVar[dict[str, Any]] = {"config": {"step_size": 0.3, "num_leapfrog_steps": 5}, "steps": 60}
     """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(
-        self, steps: int = 100, step_size: float = 0.1, num_leapfrog_steps: int = 10, temperature: float = 1.0
+        self, num_steps: int = 100, step_size: float = 0.1, num_leapfrog_steps: int = 10, temperature: float = 1.0
     ) -> None:
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise ConfigError(f"steps={steps!r}; expected a positive integer")
-        if not step_size > 0:
-            raise ConfigError(f"step_size={step_size!r}; expected > 0")
-        if not isinstance(num_leapfrog_steps, int) or isinstance(num_leapfrog_steps, bool) or num_leapfrog_steps < 1:
-            raise ConfigError(f"num_leapfrog_steps={num_leapfrog_steps!r}; expected a positive integer")
-        if not temperature > 0:
-            raise ConfigError(f"temperature={temperature!r}; expected > 0")
-        self.steps = steps
-        self.step_size = float(step_size)
-        self.num_leapfrog_steps = num_leapfrog_steps
-        self.temperature = float(temperature)
-        self._cache = ScoreCache()
-
-    def begin(self, model: EnergyModel, x: Tensor, num_steps: int) -> None:
-        self._cache.clear()
+        self.num_steps = check_positive_int("num_steps", num_steps, ConfigError)
+        self.step_size = check_positive("step_size", step_size)
+        self.num_leapfrog_steps = check_positive_int("num_leapfrog_steps", num_leapfrog_steps, ConfigError)
+        self.temperature = check_positive("temperature", temperature)
 
     @torch.no_grad()
-    def step(self, model: EnergyModel, x: Tensor, generator: torch.Generator | None = None) -> EnergyStepOutput:
+    def step(
+        self, model: EnergyModel, x: Tensor, state: MetropolisState, generator: torch.Generator | None = None
+    ) -> EnergyStepOutput:
         eps, temp = self.step_size, self.temperature
-        energy, score = self._cache.get(model, x)
+        start = state_at(model, x, state, type(self).__name__)
         momentum = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        p = momentum + (0.5 * eps / temp) * score
-        position = x
+        p = momentum + (0.5 * eps / temp) * start.score
+        end = start
         for i in range(self.num_leapfrog_steps):
-            position = position + eps * p
-            energy_end, score_end = model.energy_and_score(position)
+            end = evaluate(model, end.point + eps * p)
             kick = eps if i < self.num_leapfrog_steps - 1 else 0.5 * eps
-            p = p + (kick / temp) * score_end
-        acc_dtype = torch.promote_types(energy.dtype, torch.float32)
-        h_start = energy.to(acc_dtype) / temp + 0.5 * per_sample_sum(momentum.square()).to(acc_dtype)
-        h_end = energy_end.to(acc_dtype) / temp + 0.5 * per_sample_sum(p.square()).to(acc_dtype)
-        accept = metropolis_accept(h_start - h_end, generator)
-        x_next = select(accept, position, x)
-        self._cache.put(model, x_next, torch.where(accept, energy_end, energy), select(accept, score_end, score))
-        return EnergyStepOutput(sample=x_next, accepted=accept.to(acc_dtype))
+            p = p + (kick / temp) * end.score
+        dtype = log_ratio_dtype(start.energy)
+        h_start = start.energy.to(dtype) / temp + 0.5 * per_sample_sum(momentum.square()).to(dtype)
+        h_end = end.energy.to(dtype) / temp + 0.5 * per_sample_sum(p.square()).to(dtype)
+        return accept_or_keep(h_start - h_end, end, start, generator)

@@ -9,124 +9,69 @@ Target ``p_T(x) ∝ exp(-E(x) / T)``, score ``s(x) = -grad E(x)``. One step::
 
 The correction makes ``p_T`` exactly invariant for any step size, unlike
 unadjusted Langevin. Random draws per step, in order: ``randn(x.shape)``
-(xi), then ``rand(B)`` (u). One ``energy_and_score`` call per step: the value
-at the current state is remembered from the previous step (:class:`ScoreCache`).
+(xi), then ``rand(B)`` (u). One ``energy_and_score`` call per step, at the
+proposal: the chain's state (:class:`~thermogen.samplers.energy.metropolis.MetropolisState`)
+holds ``E`` and ``s`` at the current point.
 """
 
 from __future__ import annotations
 
 import math
-import weakref
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_positive_int
 from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
-from thermogen.samplers.energy.base import EnergySampler, EnergyStepOutput
+from thermogen.samplers.energy.base import EnergyStepOutput, check_positive
+from thermogen.samplers.energy.metropolis import (
+    MetropolisSampler,
+    MetropolisState,
+    accept_or_keep,
+    evaluate,
+    log_ratio_dtype,
+    per_sample_sum,
+    state_at,
+)
 
 
-class ScoreCache:
-    """Remembers ``(E(x), s(x))`` of the last state a Metropolis sampler returned.
-
-    A lookup hits only for the very same data (same storage pointer, shape,
-    strides, dtype and in-place version) on the same model with unchanged
-    parameters; anything else recomputes. The cache holds the state tensor, so
-    its memory cannot be reused by another tensor while cached.
-    """
-
-    def __init__(self) -> None:
-        self.clear()
-
-    def clear(self) -> None:
-        self._model: weakref.ref[EnergyModel] | None = None
-        self._state: Tensor | None = None
-        self._key: tuple[object, ...] | None = None
-        self._value: tuple[Tensor, Tensor] | None = None
-
-    @staticmethod
-    def _key_of(model: EnergyModel, x: Tensor) -> tuple[object, ...] | None:
-        if x.is_inference() or any(p.is_inference() for p in model.parameters()):
-            return None  # inference tensors have no version counter
-        params = tuple(p._version for p in model.parameters())
-        return (x.data_ptr(), tuple(x.shape), x.stride(), x.dtype, x.device, x._version, params)
-
-    def get(self, model: EnergyModel, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(E(x), s(x))``, from the cache when it holds exactly this state."""
-        key = self._key_of(model, x)
-        if key is not None and key == self._key and self._model is not None and self._model() is model:
-            assert self._value is not None
-            return self._value
-        value = model.energy_and_score(x)
-        self.put(model, x, *value)
-        return value
-
-    def put(self, model: EnergyModel, x: Tensor, energy: Tensor, score: Tensor) -> None:
-        """Remember ``(energy, score)`` for state ``x``."""
-        self._model = weakref.ref(model)
-        self._state = x
-        self._key = self._key_of(model, x)
-        self._value = (energy, score)
-
-
-def per_sample_sum(x: Tensor) -> Tensor:
-    """Sum over all but the batch dimension: (B, ...) -> (B,)."""
-    return x.reshape(x.shape[0], -1).sum(dim=1)
-
-
-def metropolis_accept(log_ratio: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Boolean mask (B,): ``log u < log_ratio`` with u ~ U(0, 1); NaN ratios reject."""
-    u = torch.rand(log_ratio.shape, generator=generator, dtype=log_ratio.dtype, device=log_ratio.device)
-    return torch.log(u) < log_ratio
-
-
-def select(mask: Tensor, new: Tensor, old: Tensor) -> Tensor:
-    """Per-chain choice: rows of ``new`` where ``mask`` (B,) is true, else of ``old``."""
-    return torch.where(mask.view(-1, *([1] * (new.ndim - 1))), new, old)
-
-
-class MALASampler(EnergySampler):
+class MALASampler(MetropolisSampler):
     """Metropolis-adjusted Langevin; ``sample(...)`` reports the acceptance rate.
 
     Args:
-        steps: default chain length.
+        num_steps: default chain length.
         step_size: eta (> 0); aim for an acceptance rate around 0.57 (Roberts & Rosenthal 1998).
         temperature: T of the target exp(-E / T).
+
+    Example::
+
+        sampler = MALASampler(step_size=0.05)
+        out = sampler.sample(energy_model, x_init, num_steps=500, generator=torch.Generator().manual_seed(0))
+        print(out.acceptance_rate)
     """
 
     conformance: ClassVar[dict[str, Any]] = {"config": {"step_size": 0.15}, "steps": 400}
     """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
-    def __init__(self, steps: int = 100, step_size: float = 0.01, temperature: float = 1.0) -> None:
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise ConfigError(f"steps={steps!r}; expected a positive integer")
-        if not step_size > 0:
-            raise ConfigError(f"step_size={step_size!r}; expected > 0")
-        if not temperature > 0:
-            raise ConfigError(f"temperature={temperature!r}; expected > 0")
-        self.steps = steps
-        self.step_size = float(step_size)
-        self.temperature = float(temperature)
-        self._cache = ScoreCache()
-
-    def begin(self, model: EnergyModel, x: Tensor, num_steps: int) -> None:
-        self._cache.clear()
+    def __init__(self, num_steps: int = 100, step_size: float = 0.01, temperature: float = 1.0) -> None:
+        self.num_steps = check_positive_int("num_steps", num_steps, ConfigError)
+        self.step_size = check_positive("step_size", step_size)
+        self.temperature = check_positive("temperature", temperature)
 
     @torch.no_grad()
-    def step(self, model: EnergyModel, x: Tensor, generator: torch.Generator | None = None) -> EnergyStepOutput:
+    def step(
+        self, model: EnergyModel, x: Tensor, state: MetropolisState, generator: torch.Generator | None = None
+    ) -> EnergyStepOutput:
         eta, temp = self.step_size, self.temperature
-        energy, score = self._cache.get(model, x)
+        here = state_at(model, x, state, type(self).__name__)
         xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        proposal = x + eta * score + math.sqrt(2.0 * eta * temp) * xi
-        energy_new, score_new = model.energy_and_score(proposal)
+        proposal = evaluate(model, x + eta * here.score + math.sqrt(2.0 * eta * temp) * xi)
         # log q(x'|x) = -|xi|^2 / 2 exactly; log q(x|x') from the reverse move.
-        backward = x - proposal - eta * score_new
+        backward = x - proposal.point - eta * proposal.score
         log_q_forward = -0.5 * per_sample_sum(xi.square())
         log_q_backward = -per_sample_sum(backward.square()) / (4.0 * eta * temp)
-        acc_dtype = torch.promote_types(energy.dtype, torch.float32)
-        log_ratio = (energy - energy_new).to(acc_dtype) / temp + (log_q_backward - log_q_forward).to(acc_dtype)
-        accept = metropolis_accept(log_ratio, generator)
-        x_next = select(accept, proposal, x)
-        self._cache.put(model, x_next, torch.where(accept, energy_new, energy), select(accept, score_new, score))
-        return EnergyStepOutput(sample=x_next, accepted=accept.to(acc_dtype))
+        dtype = log_ratio_dtype(here.energy)
+        log_ratio = (here.energy - proposal.energy).to(dtype) / temp + (log_q_backward - log_q_forward).to(dtype)
+        return accept_or_keep(log_ratio, proposal, here, generator)
