@@ -171,10 +171,10 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "ebm-regulariser-dropped",
         "trainers",
-        "src/thermogen/training/ebm.py",
-        "loss = cdiv + reg",
-        "loss = cdiv",
-        (TRAIN, EBMP),
+        "src/thermogen/losses/contrastive_divergence.py",
+        "return ContrastiveDivergence(cdiv + reg, cdiv,",
+        "return ContrastiveDivergence(cdiv, cdiv,",
+        (TRAIN, EBMP, T + "test_contrastive_divergence.py"),
         issue=True,
     ),
     Mutation(
