@@ -65,6 +65,10 @@ class AutogradEnergy(EnergyModel):
         super().__init__()
         self.net = net
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.net.sample_shape
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 

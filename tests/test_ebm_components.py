@@ -60,6 +60,10 @@ class Quadratic(EnergyModel):
         super().__init__()
         self.center = nn.Parameter(torch.linspace(-0.5, 0.5, dims, dtype=torch.float64))
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.center.shape[0],)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 0.5 * (x.reshape(x.shape[0], -1) - self.center).square().sum(1)
 

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from thermogen.buffers import ReplayBuffer
-from thermogen.errors import TrainingDivergedError
+from thermogen.errors import ConfigError, TrainingDivergedError
 from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.ebm import EBMPipeline
-from thermogen.samplers.energy.sgld import SGLDSampler
+from thermogen.samplers.energy import MALASampler, SGLDSampler
+from thermogen.testing import GaussianMixture, GaussianMixtureEnergy
 from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)
@@ -230,3 +231,46 @@ def test_cli_trains_an_ebm_on_an_image_folder_and_resumes(tmp_path: Path) -> Non
     assert (
         isinstance(loaded, EBMPipeline) and loaded.sample_shape() == (1, 8, 8) and len(loaded.buffer) == 4 + 4 * 4
     )  # book: starts with one batch of noise, then one batch per step
+
+
+# ---- any sample shape: the energy model states it ---------------------------------------------------
+
+
+def gaussian_2d_pipeline(**kwargs: object) -> EBMPipeline:
+    """N((0.2, -0.4), 0.25² I) in model space: samples (x + 1) / 2 have mean (0.6, 0.3) and std 0.125."""
+    energy = GaussianMixtureEnergy(GaussianMixture([[0.2, -0.4]], [0.25]))
+    return EBMPipeline(energy, MALASampler(num_steps=200, step_size=0.02), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_2d_energy_gives_tensors_of_its_sample_shape_from_the_target() -> None:
+    pipe = gaussian_2d_pipeline()
+    out = pipe(batch_size=4000, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False)
+    assert pipe.sample_shape() == (2,) and out.images.shape == (4000, 2)
+    # standard errors of 4000 exact draws: 0.002 (mean), 0.0014 (std)
+    torch.testing.assert_close(out.images.mean(0), torch.tensor([0.6, 0.3]), rtol=0, atol=0.01)
+    torch.testing.assert_close(out.images.std(0), torch.tensor([0.125, 0.125]), rtol=0, atol=0.008)
+    start = torch.full((3, 2), 0.5)
+    assert pipe(init=start, steps=1, output_type="tensor", progress=False).images.shape == (3, 2)
+    assert pipe.energy(start).shape == (3,)
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "numpy"])
+def test_images_from_a_non_image_energy_are_refused_naming_the_shape(output_type: str) -> None:
+    with pytest.raises(ValueError, match=rf"output_type='{output_type}' makes images \(C, H, W\), .* shape \(2,\)"):
+        gaussian_2d_pipeline()(batch_size=2, output_type=output_type, progress=False)  # type: ignore[arg-type]
+
+
+def test_starting_points_and_buffers_of_another_shape_are_named() -> None:
+    with pytest.raises(ValueError, match=r"init has shape \(3, 4\); expected \(B, 2\)"):
+        gaussian_2d_pipeline()(init=torch.zeros(3, 4), output_type="tensor")
+    with pytest.raises(ConfigError, match=r"buffer holds samples of shape \(1, 32, 32\), .* are \(2,\)"):
+        gaussian_2d_pipeline(buffer=ReplayBuffer(capacity=4))
+
+
+def test_a_mixture_energy_can_see_its_values_as_an_image() -> None:
+    mixture = GaussianMixture(torch.zeros(1, 16), [0.5])
+    energy = GaussianMixtureEnergy(mixture, sample_shape=(1, 4, 4))
+    assert energy.sample_shape == (1, 4, 4) and GaussianMixtureEnergy(mixture).sample_shape == (16,)
+    assert GaussianMixtureEnergy.from_config(energy.to_config()).sample_shape == (1, 4, 4)
+    with pytest.raises(ConfigError, match=r"sample_shape=\(3, 4\) holds 12 values; the mixture has D = 16"):
+        GaussianMixtureEnergy(mixture, sample_shape=(3, 4))

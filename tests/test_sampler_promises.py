@@ -134,8 +134,7 @@ def test_pipelines_and_buffers_given_a_generator_leave_the_global_rng_alone() ->
     from thermogen.pipelines.ebm import EBMPipeline
     from thermogen.samplers.energy.sgld import SGLDSampler
 
-    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]))
-    energy.image_size = 4
+    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]), sample_shape=(1, 4, 4))
     pipe = EBMPipeline(energy, SGLDSampler(num_steps=3), ReplayBuffer(capacity=8, sample_shape=(1, 4, 4)))
     from thermogen.models.unet import UNet
     from thermogen.pipelines.diffusion import DiffusionPipeline
@@ -186,8 +185,11 @@ class QuadraticEnergy(EnergyModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.image_size = 2
         self.scale = torch.nn.Parameter(torch.ones(()))
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (1, 2, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.scale * x.flatten(1).square().sum(1)

@@ -146,12 +146,15 @@ class LinearEnergy(EnergyModel):
 
     def __init__(self, size: int = 4) -> None:
         super().__init__()
-        self.image_size = size
-        self.in_channels = 1
+        self.size = size
         self.linear = nn.Linear(size * size, 1)
         with torch.no_grad():
             self.linear.weight.copy_(torch.linspace(-1.0, 1.0, size * size))
             self.linear.bias.fill_(2.0)  # energies far from 0, so the regulariser's pull is large
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (1, self.size, self.size)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(x.flatten(1)).squeeze(1)

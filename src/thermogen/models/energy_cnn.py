@@ -102,6 +102,11 @@ class EnergyCNN(EnergyModel):
         self.register_buffer("_phase_index", _phase_index(FIRST_KERNEL, FIRST_PADDING), persistent=False)
         self.reset_parameters()
 
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(in_channels, image_size, image_size)."""
+        return (self.in_channels, self.image_size, self.image_size)
+
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Keras' default initialisation: Glorot-uniform weights, zero biases."""
         for layer in [*self.convs, self.dense, self.out]:

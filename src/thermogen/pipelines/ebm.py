@@ -1,7 +1,10 @@
-"""EBMPipeline: energy model + Langevin-type sampler (+ replay buffer) -> images.
+"""EBMPipeline: energy model + Langevin-type sampler (+ replay buffer) -> samples.
 
-The energy model works on images in [-1, 1] (the book's EBM preprocessing);
-the pipeline's inputs and outputs are images in [0, 1], like every pipeline.
+The energy model works on samples in [-1, 1] (the book's EBM preprocessing);
+the pipeline's inputs and outputs are in [0, 1], like every pipeline's images.
+The shape of one sample is the energy model's ``sample_shape``: images
+(C, H, W) can be returned as PIL images or arrays, any other shape (a 2-D toy
+energy's (2,)) as tensors.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from torch import Tensor
 
 from thermogen.buffers import ReplayBuffer
 from thermogen.checks import check_finite, check_floating, check_positive_int
+from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
@@ -28,7 +32,7 @@ class EBMPipelineOutput(PipelineOutput):
 
     Attributes:
         images: final states in [0, 1], in the requested output type ("pt": in the pipeline's dtype).
-        snapshots: (K, B, C, H, W) float32 states in [0, 1] at ``snapshot_steps``, or None.
+        snapshots: (K, B, *sample_shape) float32 states in [0, 1] at ``snapshot_steps``, or None.
         snapshot_steps: the step indices of the snapshots.
         acceptance_rate: Metropolis acceptance (MALA, HMC), else None.
     """
@@ -43,9 +47,10 @@ class EBMPipeline(Pipeline):
     """Sample an :class:`EnergyModel` with an energy sampler, starting from noise or a replay buffer.
 
     Args:
-        energy_model: E(x) for x (B, C, H, W) in [-1, 1]; lower = more likely.
+        energy_model: E(x) for x (B, *energy_model.sample_shape) in [-1, 1]; lower = more likely.
         sampler: an energy sampler (``sgld`` by default in training).
-        buffer: the replay buffer of past chains (optional; saved with the pipeline).
+        buffer: the replay buffer of past chains (optional; saved with the pipeline), holding samples of the
+            energy model's ``sample_shape``.
         generation_steps: default chain length when generating (the book uses 1000 from noise).
     """
 
@@ -74,16 +79,20 @@ class EBMPipeline(Pipeline):
     ) -> None:
         check_positive_int("generation_steps", generation_steps)
         self.check_components(energy_model=energy_model, sampler=sampler, buffer=buffer)
+        if buffer is not None and tuple(buffer.sample_shape) != tuple(energy_model.sample_shape):
+            raise ConfigError(
+                f"the replay buffer holds samples of shape {tuple(buffer.sample_shape)}, the energy model's are "
+                f"{tuple(energy_model.sample_shape)}; expected one shape"
+            )
         self.energy_model = energy_model.eval()
         self.sampler = sampler
         self.buffer = buffer
         self.generation_steps = generation_steps
         self.progress = True
 
-    def sample_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image, from the energy model's config."""
-        size = int(getattr(self.energy_model, "image_size", 32))
-        return (int(getattr(self.energy_model, "in_channels", 1)), size, size)
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: the energy model's ``sample_shape``, e.g. (C, H, W)."""
+        return tuple(self.energy_model.sample_shape)
 
     @overload
     def __call__(
@@ -131,7 +140,7 @@ class EBMPipeline(Pipeline):
         Args:
             batch_size: number of chains; ignored when ``init`` is a tensor.
             init: "uniform" (U(-1, 1) noise), "buffer" (draws from the replay buffer) or a
-                tensor (B, C, H, W) of starting images in [0, 1].
+                tensor (B, *sample_shape) of starting points in [0, 1].
             snapshot_steps: step indices to keep, e.g. the book's (0, 1, 3, 5, 10, 30, 50, 100, 300, 999).
             return_dict: False returns ``out.to_tuple()``, the fields that are not None, as diffusers does.
         """
@@ -140,6 +149,7 @@ class EBMPipeline(Pipeline):
                 f"generator is a list of {len(generator)}; EBMPipeline takes one torch.Generator "
                 "(energy samplers draw each step's noise for the whole batch at once)"
             )
+        check_output_type(output_type, self.sample_shape())
         start = self._initial(batch_size, init, generator)
         result = self.sampler.sample(
             self.energy_model,
@@ -159,7 +169,7 @@ class EBMPipeline(Pipeline):
 
     @torch.no_grad()
     def energy(self, images: Tensor) -> Tensor:
-        """Energy E of images (B, C, H, W) in [0, 1]; lower = more like the training data."""
+        """Energy E of samples (B, *sample_shape) in [0, 1]; lower = more like the training data."""
         x = self._check_images(images, "images")
         return self.energy_model(from_unit(x)).float()
 
@@ -182,12 +192,19 @@ class EBMPipeline(Pipeline):
     def _check_images(self, images: Tensor, name: str) -> Tensor:
         check_floating(name, images)
         expected = self.sample_shape()
-        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"{name} has shape {tuple(images.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})"
-            )
+        if tuple(images.shape[1:]) != expected or images.ndim != len(expected) + 1:
+            raise ValueError(f"{name} has shape {tuple(images.shape)}; expected (B, {', '.join(map(str, expected))})")
         check_finite(name, images)
         return images.to(self.device, self.dtype)
+
+
+def check_output_type(output_type: str, sample_shape: tuple[int, ...]) -> None:
+    """PIL images and arrays need image samples (C, H, W); tensors take any shape."""
+    if output_type not in ("tensor", "pt") and len(sample_shape) != 3:
+        raise ValueError(
+            f"output_type={output_type!r} makes images (C, H, W), but this energy model's samples have shape "
+            f"{sample_shape}; use output_type='tensor'"
+        )
 
 
 def to_unit(x: Tensor) -> Tensor:

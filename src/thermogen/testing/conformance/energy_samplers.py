@@ -71,6 +71,10 @@ class _WatchedEnergy(EnergyModel):
         self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
         self.seen: list[tuple[bool, bool]] = []
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.inner.sample_shape
+
     def forward(self, x: Tensor) -> Tensor:
         self.seen.append((self.scale.requires_grad, self.training))
         return self.scale * self.inner(x)

@@ -1,8 +1,9 @@
 """Conformance checks for models (:class:`thermogen.NoisePredictor`, :class:`thermogen.EnergyModel`, other networks).
 
-The sample-shape contract: a model that makes or scores images says their shape with
-``in_channels`` and ``image_size`` attributes (pipelines read them to draw noise of shape
-(B, in_channels, image_size, image_size)); models without them are fed (B, 1, 32, 32).
+The sample-shape contract: an energy model states the shape of one sample in its
+``sample_shape`` property (any shape: (C, H, W) images, (D,) vectors); a noise predictor says
+its images' shape with ``in_channels`` and ``image_size`` attributes (pipelines draw noise of
+shape (B, in_channels, image_size, image_size)); other models are fed (B, 1, 32, 32).
 A model class may state small constructor arguments as ``conformance = {"config": {...}}``.
 """
 
@@ -24,8 +25,11 @@ def _model(model: Any) -> nn.Module:
     return resolve(model, "models").eval()
 
 
-def sample_shape(model: nn.Module) -> tuple[int, int, int]:
-    """(C, H, W) of one input, from ``in_channels`` and ``image_size`` (default 1 and 32)."""
+def sample_shape(model: nn.Module) -> tuple[int, ...]:
+    """Shape of one input: an energy model's ``sample_shape``, else (C, H, W) from ``in_channels`` and
+    ``image_size`` (default 1 and 32)."""
+    if isinstance(model, EnergyModel):
+        return tuple(int(n) for n in model.sample_shape)
     size = int(getattr(model, "image_size", 32))
     return int(getattr(model, "in_channels", 1)), size, size
 
@@ -63,10 +67,18 @@ def check_output_shapes(model: Any) -> CheckResult:
 
 
 def check_sample_shape_contract(model: Any) -> CheckResult:
-    """Noise predictors and energy models state ``in_channels`` and ``image_size`` (positive integers), and
-    accept a batch of one and of five at that shape."""
+    """Energy models state ``sample_shape`` (a tuple of positive integers), noise predictors ``in_channels`` and
+    ``image_size`` (positive integers), and both accept a batch of one and of five at that shape."""
     m = _model(model)
-    if isinstance(m, (NoisePredictor, EnergyModel)):
+    if isinstance(m, EnergyModel):
+        shape = m.sample_shape
+        require(
+            isinstance(shape, tuple) and bool(shape) and all(isinstance(n, int) and n > 0 for n in shape),
+            "sample_shape_contract",
+            f"{type(m).__name__}.sample_shape must be a tuple of positive ints (pipelines draw samples of that shape)",
+            repr(shape),
+        )
+    if isinstance(m, NoisePredictor):
         for name in ("in_channels", "image_size"):
             value = getattr(m, name, None)
             require(
@@ -79,7 +91,7 @@ def check_sample_shape_contract(model: Any) -> CheckResult:
         x = torch.randn(batch, *sample_shape(m), generator=torch.Generator().manual_seed(batch))
         out = _outputs(m, x)
         require(out.shape[0] == batch, "sample_shape_contract", f"batch of {batch}", f"{tuple(out.shape)}")
-    return passed("sample_shape_contract", f"(C, H, W) = {sample_shape(m)}")
+    return passed("sample_shape_contract", f"sample shape {sample_shape(m)}")
 
 
 def check_config_round_trip(model: Any) -> CheckResult:
