@@ -83,7 +83,7 @@ def test_np_and_pt_output_type_aliases() -> None:
 
 def tiny_ebm() -> EBMPipeline:
     torch.manual_seed(0)
-    return EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=3)
+    return EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=3)
 
 
 def test_diffusion_outputs_index_as_in_diffusers() -> None:

@@ -84,11 +84,11 @@ def test_step_with_eta(name: str) -> None:
 
 
 def test_ebm_pipeline_with_eta(tmp_path: Path) -> None:
-    pipeline = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=2)
+    pipeline = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=2)
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'eta'"):
         pipeline(batch_size=1, eta=0.5, progress=False)  # type: ignore[call-arg]
     pipeline.save_pretrained(tmp_path / "ebm")
-    with pytest.raises(ConfigError, match=r"EBMPipeline has no argument 'eta'; it takes \[.*'generation_steps'"):
+    with pytest.raises(ConfigError, match=r"EBMPipeline has no argument 'eta'; it takes \[.*'num_inference_steps'"):
         EBMPipeline.from_pretrained(tmp_path / "ebm", eta=0.5)
 
 
@@ -114,7 +114,7 @@ def test_cli_sample_with_eta(saved: Path, tmp_path: Path, capsys: pytest.Capture
     assert "thermogen sample: error: --eta 0.5: sampler HeunSampler has no eta; " in capsys.readouterr().err
     assert main(["sample", str(saved), "--eta", "0.5", *common]) == 0
 
-    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=2)
+    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=2)
     ebm.save_pretrained(tmp_path / "ebm")
     assert main(["sample", str(tmp_path / "ebm"), "--eta", "0.5", *common]) == 2
     assert "--eta 0.5 applies to diffusion samplers" in capsys.readouterr().err

@@ -152,7 +152,7 @@ class EBMTrainer(TrainingLoop):
         generator = torch.Generator(device=self.context.device).manual_seed(self.config.seed + 1)
         fresh = self.pipeline(
             batch_size=self.config.sample_images,
-            steps=self.config.sample_chain_steps,
+            num_inference_steps=self.config.sample_chain_steps,
             generator=generator,
             output_type="tensor",
             progress=False,
