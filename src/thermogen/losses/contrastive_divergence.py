@@ -33,6 +33,12 @@ class ContrastiveDivergence:
         reg: ``alpha * mean(E(real)^2 + E(fake)^2)``.
         real_energy: ``mean E(real)``.
         fake_energy: ``mean E(fake)``.
+
+    Example::
+
+        terms = contrastive_divergence_loss(real_energy, fake_energy, alpha=0.1)
+        terms.loss.backward()
+        log = {"cdiv": terms.cdiv.item(), "reg": terms.reg.item()}
     """
 
     loss: Tensor

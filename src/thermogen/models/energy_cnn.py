@@ -63,6 +63,12 @@ class EnergyCNN(EnergyModel):
         hidden: width of the hidden dense layer.
 
     Inputs are images (B, in_channels, image_size, image_size), in [-1, 1] for the book.
+
+    Example::
+
+        model = EnergyCNN()                                  # the book's 76,993 parameters
+        x = torch.rand(8, *model.sample_shape) * 2 - 1       # (8, 1, 32, 32) in [-1, 1]
+        energy, score = model.energy_and_score(x)            # (8,), (8, 1, 32, 32); score = -grad E
     """
 
     _phase_index: Tensor

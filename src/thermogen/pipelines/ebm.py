@@ -38,6 +38,11 @@ class EBMPipelineOutput(PipelineOutput):
         snapshots: (K, B, *sample_shape) float32 states in [0, 1] at ``snapshot_steps``, or None.
         snapshot_steps: the step indices of the snapshots.
         acceptance_rate: Metropolis acceptance (MALA, HMC), else None.
+
+    Example::
+
+        out = pipe(batch_size=4, output_type="tensor", snapshot_steps=[0, 9, 99])
+        images, snapshots = out.images, out.snapshots        # (4, 1, 32, 32) and (3, 4, 1, 32, 32)
     """
 
     images: Any

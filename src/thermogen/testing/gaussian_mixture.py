@@ -217,6 +217,12 @@ class GaussianMixtureEnergy(EnergyModel):
         mixture: the distribution (a GaussianMixture or its ``to_dict()``).
         sample_shape: the shape one sample is seen in, e.g. (1, 4, 4) to treat D = 16 values as a
             1 x 4 x 4 image; None = (D,).
+
+    Example::
+
+        energy = GaussianMixtureEnergy(GaussianMixture([[-1.0, 0.0], [1.0, 0.0]], [0.5, 0.5]))
+        out = MALASampler(step_size=0.1).sample(energy, torch.zeros(1000, 2), num_steps=300)
+        # out.sample is (1000, 2), drawn from the mixture up to the chain's mixing
     """
 
     means: Tensor

@@ -71,7 +71,14 @@ class EBMTrainingConfig(LoopConfig):
 
 
 class EBMTrainer(TrainingLoop):
-    """Trains ``pipeline.energy_model`` on ``dataset`` (images (C, H, W) in [-1, 1]) into ``out_dir``."""
+    """Trains ``pipeline.energy_model`` on ``dataset`` (images (C, H, W) in [-1, 1]) into ``out_dir``.
+
+    Example::
+
+        pipe = EBMPipeline(EnergyCNN(), SGLDSampler(), ReplayBuffer(sample_shape=(1, 32, 32)))
+        trainer = EBMTrainer(pipe, MNIST(split="train", preprocess="ebm"), "runs/mine", EBMTrainingConfig())
+        trainer.train()                                      # contrastive divergence, checkpoints, samples
+    """
 
     config: EBMTrainingConfig
 

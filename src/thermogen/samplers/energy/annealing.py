@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ChainPosition:
-    """``step`` steps taken of the ``num_steps`` planned (the state of ``sgld`` and ``ula``)."""
+    """``step`` steps taken of the ``num_steps`` planned (the state of ``sgld`` and ``ula``).
+
+    Example::
+
+        state = ULASampler(final_noise_scale=0.1).initial_state(model, x, 100)   # ChainPosition(0, 100)
+        noise_scale(0.1, state.advanced())                                    # 0.1 ** (1 / 99)
+    """
 
     step: int
     num_steps: int

@@ -55,6 +55,11 @@ class EnergyStepOutput:
         accepted: for Metropolis-corrected samplers, a float mask (B,) of accepted proposals; else None.
         state: what the next step needs (pass it back to :meth:`EnergySampler.step`); None for samplers
             whose steps need nothing.
+
+    Example::
+
+        out = sampler.step(model, x, state, generator=g)
+        x, state = out.sample, out.state                     # out.accepted: (B,) for MALA and HMC
     """
 
     sample: Tensor
@@ -71,6 +76,11 @@ class EnergySampleOutput:
         snapshots: states at ``snapshot_steps``, stacked (K, B, ...), or None.
         snapshot_steps: the step indices of the snapshots (state after step i; 0 = after the first step).
         acceptance_rate: mean acceptance over steps and chains (Metropolis samplers), else None.
+
+    Example::
+
+        out = sampler.sample(model, x_init, num_steps=1000, snapshot_steps=[0, 99, 999])
+        out.sample, out.snapshots.shape                      # (B, ...), (3, B, ...)
     """
 
     sample: Tensor

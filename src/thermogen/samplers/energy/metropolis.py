@@ -32,6 +32,11 @@ class MetropolisState:
         point: x (B, ...).
         energy: E(x) (B,), x's dtype.
         score: -grad E(x), x's shape.
+
+    Example::
+
+        state = evaluate(model, x)                           # one energy_and_score call
+        state.energy, state.score                            # (B,), x.shape
     """
 
     point: Tensor
@@ -44,6 +49,15 @@ class MetropolisSampler(EnergySampler):
 
     Subclasses implement ``step``: read the state with :func:`state_at`, propose, and end with
     :func:`accept_or_keep`.
+
+    Example::
+
+        class RandomWalk(MetropolisSampler):                 # x' = x + 0.5 z, accepted with min(1, exp(E(x) - E(x')))
+            def step(self, model, x, state, generator=None):
+                here = state_at(model, x, state, "RandomWalk")
+                z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+                proposal = evaluate(model, x + 0.5 * z)
+                return accept_or_keep(here.energy - proposal.energy, proposal, here, generator)
     """
 
     def initial_state(self, model: EnergyModel, x: Tensor, num_steps: int) -> MetropolisState:
