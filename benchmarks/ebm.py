@@ -32,7 +32,7 @@ import torch
 from thermogen.buffers import ReplayBuffer
 from thermogen.interfaces import EnergyModel
 from thermogen.models.energy_cnn import EnergyCNN
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 
 STEPS, STEP_SIZE, NOISE, GRAD_CLIP, ALPHA, LR = 60, 10.0, 0.005, 0.03, 0.1, 1e-4
 
@@ -64,6 +64,10 @@ class AutogradEnergy(EnergyModel):
     def __init__(self, net: EnergyCNN) -> None:
         super().__init__()
         self.net = net
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.net.sample_shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -242,11 +242,11 @@ def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[s
     pipe = EBMPipeline.from_pretrained(args.ebm)
     pipe.progress = False
     g = torch.Generator().manual_seed(0)
-    out = pipe(batch_size=64, steps=1000, generator=g, output_type="tensor")
+    out = pipe(batch_size=64, num_inference_steps=1000, generator=g, output_type="tensor")
     save_grid(out.images, IMG / "ebm_samples.png", nrow=8)
     strip = pipe(
         batch_size=4,
-        steps=1000,
+        num_inference_steps=1000,
         generator=torch.Generator().manual_seed(6),
         snapshot_steps=BOOK_SNAPSHOTS,
         output_type="tensor",
@@ -255,7 +255,9 @@ def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[s
     frames = strip.snapshots.transpose(0, 1).reshape(-1, *strip.snapshots.shape[2:])
     save_grid(frames, IMG / "ebm_langevin_strip.png", nrow=len(BOOK_SNAPSHOTS))
     if pipe.buffer is not None and len(pipe.buffer):
-        buffered = pipe(batch_size=64, steps=1, init="buffer", generator=g, output_type="tensor").images
+        buffered = pipe(
+            batch_size=64, num_inference_steps=1, initial_state="buffer", generator=g, output_type="tensor"
+        ).images
         save_grid(buffered, IMG / "ebm_buffer.png", nrow=8)
     floor = real_data_floor(args.ebm_n, data_dir=args.data_dir)
     m, seconds = timed_metrics(pipe, args.ebm_n, 1000, 1, args.data_dir)

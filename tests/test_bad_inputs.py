@@ -23,7 +23,7 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline, Pipeline
 from thermogen.pipelines.diffusion import interpolate_noise
 from thermogen.samplers.diffusion.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 
@@ -40,7 +40,7 @@ def tiny_pipeline() -> DiffusionPipeline:
 
 def tiny_ebm() -> EBMPipeline:
     torch.manual_seed(0)
-    return EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=2)
+    return EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=2)
 
 
 # ---------------------------------------------------------------------------
@@ -189,10 +189,10 @@ def test_huge_batch_is_refused_before_allocating() -> None:
     buffer = ReplayBuffer(capacity=4, sample_shape=(1, 8, 8))
     with pytest.raises(ValueError, match=r"replay buffer draw .* \(1000000000000, 1, 8, 8\).*would allocate"):
         buffer.sample(10**12)
-    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), buffer=buffer, generation_steps=2)
+    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), buffer=buffer, num_inference_steps=2)
     buffer.push(torch.zeros(4, 1, 8, 8))
     with pytest.raises(ValueError, match=r"replay buffer draw .*would allocate"):
-        ebm(batch_size=10**12, init="buffer", progress=False)
+        ebm(batch_size=10**12, initial_state="buffer", progress=False)
 
 
 def test_huge_image_size_is_refused_before_the_noise_is_allocated() -> None:

@@ -167,3 +167,16 @@ def test_pytest_plugin_collects_one_item_per_check_and_component(tmp_path: Path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "thermogen-conformance::variance_preserving[offset_cosine] PASSED" in result.stdout
     assert f"{len(schedules.CHECKS)} passed" in result.stdout
+
+
+def test_an_energy_model_without_a_tuple_sample_shape_is_caught() -> None:
+    from thermogen.testing import GaussianMixture, GaussianMixtureEnergy
+
+    class ListShaped(GaussianMixtureEnergy):
+        @property
+        def sample_shape(self) -> tuple[int, ...]:
+            return [2]  # type: ignore[return-value]
+
+    with pytest.raises(ConformanceError, match=r"ListShaped.sample_shape must be a tuple of positive ints"):
+        models.check_sample_shape_contract(ListShaped(GaussianMixture([[0.0, 0.0]], [1.0])))
+    assert models.check_sample_shape_contract(GaussianMixtureEnergy(GaussianMixture([[0.0, 0.0]], [1.0]))).passed

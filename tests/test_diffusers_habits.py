@@ -18,7 +18,7 @@ from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.models.unet import UNet
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline, Pipeline
 from thermogen.samplers.diffusion.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 
@@ -83,7 +83,7 @@ def test_np_and_pt_output_type_aliases() -> None:
 
 def tiny_ebm() -> EBMPipeline:
     torch.manual_seed(0)
-    return EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=3)
+    return EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=3)
 
 
 def test_diffusion_outputs_index_as_in_diffusers() -> None:

@@ -21,7 +21,7 @@ from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.samplers.diffusion.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
 from thermogen.training.distributed import ProcessContext, init_process
@@ -55,7 +55,7 @@ def diffusion_pipeline() -> DiffusionPipeline:
 def ebm_pipeline() -> EBMPipeline:
     model = EnergyCNN(1, 8, widths=(4, 8), hidden=8)
     model.reset_parameters(torch.Generator().manual_seed(0))
-    return EBMPipeline(model, SGLDSampler(steps=3), ReplayBuffer(capacity=32, sample_shape=(1, 8, 8)))
+    return EBMPipeline(model, SGLDSampler(num_steps=3), ReplayBuffer(capacity=32, sample_shape=(1, 8, 8)))
 
 
 def diffusion_config(batch: int, steps: int = STEPS) -> DiffusionTrainingConfig:

@@ -21,9 +21,10 @@ from thermogen.errors import CheckpointError, ConfigError
 from thermogen.interfaces import EnergyModel, Sampler
 from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.samplers import STOP
-from thermogen.samplers.hmc import HMCSampler
-from thermogen.samplers.langevin import SGLDSampler
-from thermogen.samplers.mala import MALASampler
+from thermogen.samplers.energy.hmc import HMCSampler
+from thermogen.samplers.energy.mala import MALASampler
+from thermogen.samplers.energy.sgld import SGLDSampler
+from thermogen.samplers.energy.ula import ULASampler
 from thermogen.testing import GaussianMixture, GaussianMixtureEnergy, conformance
 
 BOOK_SNAPSHOTS = [0, 1, 3, 5, 10, 30, 50, 100, 300, 999]
@@ -58,6 +59,10 @@ class Quadratic(EnergyModel):
     def __init__(self, dims: int = 2) -> None:
         super().__init__()
         self.center = nn.Parameter(torch.linspace(-0.5, 0.5, dims, dtype=torch.float64))
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.center.shape[0],)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 0.5 * (x.reshape(x.shape[0], -1) - self.center).square().sum(1)
@@ -244,7 +249,7 @@ def test_sgld_matches_the_books_update_exactly_on_a_tiny_cnn() -> None:
     model = tiny_cnn()
     x0 = uniform_images(6, 8, seed=1)
     ref = book_langevin_reference(model.negative_energy, x0, 20, torch.Generator().manual_seed(7))
-    out = SGLDSampler().sample(model, x0, steps=20, generator=torch.Generator().manual_seed(7))
+    out = SGLDSampler().sample(model, x0, num_steps=20, generator=torch.Generator().manual_seed(7))
     torch.testing.assert_close(out.sample, ref[-1], rtol=0, atol=1e-12)
     assert not torch.equal(out.sample, x0)
 
@@ -257,7 +262,7 @@ def test_sgld_book_form_knobs_match_the_reference(grad_clip, clip) -> None:
     ref = book_langevin_reference(
         lambda x: -model(x), x0, 15, torch.Generator().manual_seed(3), 0.2, 0.1, grad_clip, clip
     )
-    out = sampler.sample(model, x0, steps=15, generator=torch.Generator().manual_seed(3))
+    out = sampler.sample(model, x0, num_steps=15, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(out.sample, ref[-1], rtol=0, atol=1e-12)
 
 
@@ -269,13 +274,13 @@ def test_sgld_annealing_decays_the_noise_geometrically() -> None:
     ref = book_langevin_reference(
         lambda x: -model(x), x0, 10, torch.Generator().manual_seed(1), 0.1, 0.5, 0.03, None, scales
     )
-    out = sampler.sample(model, x0, steps=10, generator=torch.Generator().manual_seed(1))
+    out = sampler.sample(model, x0, num_steps=10, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(out.sample, ref[-1], rtol=0, atol=1e-12)
-    with pytest.raises(RuntimeError, match="begin"):
-        SGLDSampler(final_noise_scale=0.5).step(model, x0)
+    with pytest.raises(TypeError, match=r"SGLDSampler.step got state None; expected the ChainPosition"):
+        SGLDSampler(final_noise_scale=0.5).step(model, x0, None)
 
 
-def test_sgld_textbook_form_is_unadjusted_langevin() -> None:
+def test_ula_is_unadjusted_langevin() -> None:
     model = Quadratic(dims=2)
     x0 = torch.randn(3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     eta, temp = 0.05, 0.5
@@ -284,8 +289,8 @@ def test_sgld_textbook_form_is_unadjusted_langevin() -> None:
     for _ in range(5):  # x <- x - eta grad E + sqrt(2 eta T) xi; grad E = x - center
         xi = torch.randn(x.shape, generator=g, dtype=x.dtype)
         x = x - eta * (x - model.center.detach()) + math.sqrt(2 * eta * temp) * xi
-    sampler = SGLDSampler(form="textbook", step_size=eta, temperature=temp)
-    out = sampler.sample(model, x0, steps=5, generator=torch.Generator().manual_seed(2))
+    sampler = ULASampler(step_size=eta, temperature=temp)
+    out = sampler.sample(model, x0, num_steps=5, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(out.sample, x, rtol=0, atol=1e-12)
 
 
@@ -295,13 +300,15 @@ def test_snapshots_at_the_books_steps_are_the_states_after_those_steps() -> None
     x0 = torch.rand(3, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
     sampler = SGLDSampler(step_size=0.01, noise_std=0.05)
     g = torch.Generator().manual_seed(4)
-    out = sampler.sample(model, x0, steps=1000, generator=g, snapshot_steps=BOOK_SNAPSHOTS)
+    out = sampler.sample(model, x0, num_steps=1000, generator=g, snapshot_steps=BOOK_SNAPSHOTS)
     assert out.snapshots is not None and out.snapshots.shape == (10, 3, 2)
     assert out.snapshot_steps == BOOK_SNAPSHOTS
     g, x, states = torch.Generator().manual_seed(4), x0, []
     with sampler.frozen(model):
+        state = sampler.initial_state(model, x, 1000)
         for _ in range(1000):
-            x = sampler.step(model, x, generator=g).sample
+            step = sampler.step(model, x, state, generator=g)
+            x, state = step.sample, step.state
             states.append(x)
     torch.testing.assert_close(out.snapshots, torch.stack([states[i] for i in BOOK_SNAPSHOTS]), rtol=0, atol=0)
     torch.testing.assert_close(out.sample, states[-1], rtol=0, atol=0)
@@ -311,11 +318,12 @@ def test_step_does_not_modify_its_input() -> None:
     model = tiny_cnn()
     x = uniform_images(2, 8, seed=0)
     before = x.clone()
-    SGLDSampler().step(model, x, generator=torch.Generator().manual_seed(0))
+    sampler = SGLDSampler()
+    sampler.step(model, x, sampler.initial_state(model, x, 1), generator=torch.Generator().manual_seed(0))
     assert torch.equal(x, before)
 
 
-@pytest.mark.parametrize("sampler", [SGLDSampler(), MALASampler(), HMCSampler(num_leapfrog_steps=2)])
+@pytest.mark.parametrize("sampler", [SGLDSampler(), ULASampler(), MALASampler(), HMCSampler(num_leapfrog_steps=2)])
 def test_requires_grad_and_mode_are_restored_also_after_an_exception(sampler: Sampler) -> None:
     model = tiny_cnn(torch.float32)
     model.convs[0].weight.requires_grad_(False)  # a mixed set of flags
@@ -328,7 +336,7 @@ def test_requires_grad_and_mode_are_restored_also_after_an_exception(sampler: Sa
         return STOP if info.step == 1 else None
 
     x0 = uniform_images(2, 8, seed=0, dtype=torch.float32)
-    sampler.sample(model, x0, steps=5, callback=spy)
+    sampler.sample(model, x0, num_steps=5, callback=spy)
     assert seen == [(False, False), (False, False)]
     assert [p.requires_grad for p in model.parameters()] == flags and model.training
 
@@ -336,7 +344,7 @@ def test_requires_grad_and_mode_are_restored_also_after_an_exception(sampler: Sa
         raise KeyError("callback failed")
 
     with pytest.raises(KeyError, match="callback failed"):
-        sampler.sample(model, x0, steps=5, callback=boom)
+        sampler.sample(model, x0, num_steps=5, callback=boom)
     assert [p.requires_grad for p in model.parameters()] == flags and model.training
 
 
@@ -362,7 +370,7 @@ def test_mala_matches_the_metropolis_adjusted_langevin_equations() -> None:
         x = torch.where(accept[:, None], y, x)
         accepted.append(accept.double().mean())
     sampler = MALASampler(step_size=eta, temperature=temp)
-    out = sampler.sample(model, x0, steps=8, generator=torch.Generator().manual_seed(5))
+    out = sampler.sample(model, x0, num_steps=8, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(out.sample, x, rtol=0, atol=1e-12)
     assert out.acceptance_rate == pytest.approx(float(torch.stack(accepted).mean()), abs=1e-12)
     assert 0.05 < out.acceptance_rate < 0.99
@@ -388,7 +396,7 @@ def test_hmc_matches_the_leapfrog_metropolis_equations() -> None:
         x = torch.where(accept[:, None], q, x)
         accepted.append(accept.double().mean())
     sampler = HMCSampler(step_size=eps, num_leapfrog_steps=steps_l, temperature=temp)
-    out = sampler.sample(model, x0, steps=6, generator=torch.Generator().manual_seed(6))
+    out = sampler.sample(model, x0, num_steps=6, generator=torch.Generator().manual_seed(6))
     torch.testing.assert_close(out.sample, x, rtol=0, atol=1e-12)
     assert out.acceptance_rate == pytest.approx(float(torch.stack(accepted).mean()), abs=1e-12)
 
@@ -405,10 +413,10 @@ def test_one_energy_and_score_per_proposal_and_per_leapfrog_step() -> None:
     model = CountingEnergy(GaussianMixture([[0.0, 0.0]], [1.0])).double()
     x0 = torch.zeros(4, 2, dtype=torch.float64)
     CountingEnergy.calls = 0
-    MALASampler().sample(model, x0, steps=10)
+    MALASampler().sample(model, x0, num_steps=10)
     assert CountingEnergy.calls == 1 + 10
     CountingEnergy.calls = 0
-    HMCSampler(num_leapfrog_steps=3).sample(model, x0, steps=10)
+    HMCSampler(num_leapfrog_steps=3).sample(model, x0, num_steps=10)
     assert CountingEnergy.calls == 1 + 10 * 3
 
 
@@ -416,9 +424,9 @@ def test_metropolis_corrects_the_step_size_bias_of_unadjusted_langevin() -> None
     """On N(0, 1) with eta = 0.5, ULA's stationary variance is 1 / (1 - eta / 2) = 4/3; MALA's and HMC's is 1."""
     model = GaussianMixtureEnergy(GaussianMixture([[0.0]], [1.0])).double()
     x0 = torch.randn(4000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    ula = SGLDSampler(form="textbook", step_size=0.5).sample(model, x0, steps=60, generator=seeded(1))
-    mala = MALASampler(step_size=0.5).sample(model, x0, steps=60, generator=seeded(1))
-    hmc = HMCSampler(step_size=1.2, num_leapfrog_steps=3).sample(model, x0, steps=30, generator=seeded(1))
+    ula = ULASampler(step_size=0.5).sample(model, x0, num_steps=60, generator=seeded(1))
+    mala = MALASampler(step_size=0.5).sample(model, x0, num_steps=60, generator=seeded(1))
+    hmc = HMCSampler(step_size=1.2, num_leapfrog_steps=3).sample(model, x0, num_steps=30, generator=seeded(1))
     # the variance estimate of 4000 chains has a standard error of about 0.03 (0.04 for 4/3)
     assert ula.sample.var().item() == pytest.approx(4 / 3, abs=0.12)
     assert mala.sample.var().item() == pytest.approx(1.0, abs=0.09)
@@ -433,11 +441,11 @@ def test_metropolis_corrects_the_step_size_bias_of_unadjusted_langevin() -> None
 @pytest.mark.parametrize(
     ("sampler", "steps"),
     [
-        (SGLDSampler(form="textbook", step_size=0.05), 400),
+        (ULASampler(step_size=0.05), 400),
         (MALASampler(step_size=0.15), 400),
         (HMCSampler(step_size=0.3, num_leapfrog_steps=5), 60),
     ],
-    ids=["textbook-langevin", "mala", "hmc"],
+    ids=["ula", "mala", "hmc"],
 )
 def test_samplers_recover_a_2d_gaussian_mixture(sampler: Sampler, steps: int) -> None:
     """4,000 chains: label shares, per-mode means and stds within 0.02 beyond sampling error (power to reject
@@ -452,8 +460,9 @@ def test_samplers_recover_a_2d_gaussian_mixture(sampler: Sampler, steps: int) ->
 @pytest.mark.parametrize(
     ("name", "sampler"),
     [
-        ("sgld", SGLDSampler(steps=30, sample_clip=(-2.0, 2.0), final_noise_scale=0.5)),
-        ("sgld", SGLDSampler(form="textbook", grad_clip=None, sample_clip=None)),
+        ("sgld", SGLDSampler(num_steps=30, sample_clip=(-2.0, 2.0), final_noise_scale=0.5)),
+        ("sgld", SGLDSampler(grad_clip=None, sample_clip=None)),
+        ("ula", ULASampler(temperature=0.5, final_noise_scale=0.1)),
         ("mala", MALASampler(step_size=0.2)),
         ("hmc", HMCSampler(num_leapfrog_steps=4)),
     ],
@@ -468,13 +477,11 @@ def test_sampler_config_round_trip(name: str, sampler: Sampler) -> None:
 
 def test_sgld_defaults_are_the_books() -> None:
     assert SGLDSampler().config == {
-        "steps": 60,
+        "num_steps": 60,
         "step_size": 10.0,
         "noise_std": 0.005,
         "grad_clip": 0.03,
         "sample_clip": [-1.0, 1.0],
-        "form": "book",
-        "temperature": 1.0,
         "final_noise_scale": 1.0,
     }
 
@@ -482,14 +489,15 @@ def test_sgld_defaults_are_the_books() -> None:
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: SGLDSampler(steps=0), "steps=0"),
+        (lambda: SGLDSampler(num_steps=0), "num_steps=0"),
         (lambda: SGLDSampler(step_size=0.0), "step_size=0.0"),
         (lambda: SGLDSampler(noise_std=-1.0), "noise_std=-1.0"),
         (lambda: SGLDSampler(grad_clip=0.0), "grad_clip=0.0"),
         (lambda: SGLDSampler(sample_clip=(1.0, -1.0)), r"sample_clip=\(1.0, -1.0\)"),
-        (lambda: SGLDSampler(form="euler"), "form='euler'"),
-        (lambda: SGLDSampler(temperature=0.0), "temperature=0.0"),
         (lambda: SGLDSampler(final_noise_scale=0.0), "final_noise_scale=0.0"),
+        (lambda: ULASampler(step_size=0.0), "step_size=0.0"),
+        (lambda: ULASampler(temperature=0.0), "temperature=0.0"),
+        (lambda: ULASampler(final_noise_scale=-1.0), "final_noise_scale=-1.0"),
         (lambda: MALASampler(step_size=-0.1), "step_size=-0.1"),
         (lambda: HMCSampler(num_leapfrog_steps=0), "num_leapfrog_steps=0"),
     ],

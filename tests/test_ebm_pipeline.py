@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from thermogen.buffers import ReplayBuffer
-from thermogen.errors import TrainingDivergedError
+from thermogen.errors import ConfigError, TrainingDivergedError
 from thermogen.models.energy_cnn import EnergyCNN
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.ebm import EBMPipeline
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy import MALASampler, SGLDSampler
+from thermogen.testing import GaussianMixture, GaussianMixtureEnergy
 from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)
@@ -24,9 +25,9 @@ def make_pipeline(size: int = 8, langevin_steps: int = 5) -> EBMPipeline:
     model.reset_parameters(torch.Generator().manual_seed(0))
     return EBMPipeline(
         model,
-        SGLDSampler(steps=langevin_steps),
+        SGLDSampler(num_steps=langevin_steps),
         ReplayBuffer(capacity=64, sample_shape=(1, size, size)),
-        generation_steps=20,
+        num_inference_steps=20,
     )
 
 
@@ -66,7 +67,7 @@ def test_generation_snapshots_and_output_range() -> None:
     pipe = make_pipeline(langevin_steps=5)
     out = pipe(
         batch_size=3,
-        steps=1000,
+        num_inference_steps=1000,
         generator=torch.Generator().manual_seed(0),
         snapshot_steps=BOOK_SNAPSHOTS,
         output_type="tensor",
@@ -98,8 +99,8 @@ def test_same_seed_same_samples_also_after_save_and_load(tmp_path: Path) -> None
     assert torch.equal(before, after)
     from_buffer = loaded(
         batch_size=4,
-        steps=1,
-        init="buffer",
+        num_inference_steps=1,
+        initial_state="buffer",
         generator=torch.Generator().manual_seed(1),
         output_type="tensor",
         progress=False,
@@ -111,12 +112,15 @@ def test_same_seed_same_samples_also_after_save_and_load(tmp_path: Path) -> None
     ("call", "message"),
     [
         (lambda p: p(batch_size=0), "batch_size=0; expected a positive integer"),
-        (lambda p: p(init="gaussian"), "init='gaussian'; expected 'uniform', 'buffer' or a tensor"),
-        (lambda p: p(init=torch.rand(2, 3, 8, 8)), r"init has shape \(2, 3, 8, 8\); expected \(B, 1, 8, 8\)"),
+        (lambda p: p(initial_state="gaussian"), "initial_state='gaussian'; expected 'uniform', 'buffer' or a tensor"),
+        (
+            lambda p: p(initial_state=torch.rand(2, 3, 8, 8)),
+            r"initial_state has shape \(2, 3, 8, 8\); expected \(B, 1, 8, 8\)",
+        ),
         (lambda p: p.energy(torch.full((1, 1, 8, 8), float("nan"))), "images contains NaN"),
         (lambda p: p.energy(torch.rand(1, 1, 16, 16)), r"images has shape \(1, 1, 16, 16\)"),
-        (lambda p: p(steps=0), "steps=0; expected a positive integer"),
-        (lambda p: p(steps=10, snapshot_steps=[10]), r"snapshot_steps \[10\] are outside \[0, 10\)"),
+        (lambda p: p(num_inference_steps=0), "num_inference_steps=0 of type int; expected a positive integer"),
+        (lambda p: p(num_inference_steps=10, snapshot_steps=[10]), r"snapshot_steps \[10\] are outside \[0, 10\)"),
     ],
 )
 def test_bad_inputs_are_named(call: object, message: str) -> None:
@@ -128,7 +132,7 @@ def test_bad_inputs_are_named(call: object, message: str) -> None:
 def test_buffer_init_needs_a_filled_buffer() -> None:
     pipe = make_pipeline()
     with pytest.raises(ValueError, match="no \\(filled\\) replay buffer"):
-        pipe(init="buffer")
+        pipe(initial_state="buffer")
 
 
 def test_n_steps_straight_equals_half_plus_resume_plus_half(tmp_path: Path) -> None:
@@ -230,3 +234,69 @@ def test_cli_trains_an_ebm_on_an_image_folder_and_resumes(tmp_path: Path) -> Non
     assert (
         isinstance(loaded, EBMPipeline) and loaded.sample_shape() == (1, 8, 8) and len(loaded.buffer) == 4 + 4 * 4
     )  # book: starts with one batch of noise, then one batch per step
+
+
+# ---- any sample shape: the energy model states it ---------------------------------------------------
+
+
+def gaussian_2d_pipeline(**kwargs: object) -> EBMPipeline:
+    """N((0.2, -0.4), 0.25² I) in model space: samples (x + 1) / 2 have mean (0.6, 0.3) and std 0.125."""
+    energy = GaussianMixtureEnergy(GaussianMixture([[0.2, -0.4]], [0.25]))
+    return EBMPipeline(energy, MALASampler(num_steps=200, step_size=0.02), **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_2d_energy_gives_tensors_of_its_sample_shape_from_the_target() -> None:
+    pipe = gaussian_2d_pipeline()
+    out = pipe(batch_size=4000, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False)
+    assert pipe.sample_shape() == (2,) and out.images.shape == (4000, 2)
+    # standard errors of 4000 exact draws: 0.002 (mean), 0.0014 (std)
+    torch.testing.assert_close(out.images.mean(0), torch.tensor([0.6, 0.3]), rtol=0, atol=0.01)
+    torch.testing.assert_close(out.images.std(0), torch.tensor([0.125, 0.125]), rtol=0, atol=0.008)
+    start = torch.full((3, 2), 0.5)
+    assert pipe(initial_state=start, num_inference_steps=1, output_type="tensor", progress=False).images.shape == (3, 2)
+    assert pipe.energy(start).shape == (3,)
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "numpy"])
+def test_images_from_a_non_image_energy_are_refused_naming_the_shape(output_type: str) -> None:
+    with pytest.raises(ValueError, match=rf"output_type='{output_type}' makes images \(C, H, W\), .* shape \(2,\)"):
+        gaussian_2d_pipeline()(batch_size=2, output_type=output_type, progress=False)  # type: ignore[arg-type]
+
+
+def test_starting_points_and_buffers_of_another_shape_are_named() -> None:
+    with pytest.raises(ValueError, match=r"initial_state has shape \(3, 4\); expected \(B, 2\)"):
+        gaussian_2d_pipeline()(initial_state=torch.zeros(3, 4), output_type="tensor")
+    with pytest.raises(ConfigError, match=r"buffer holds samples of shape \(1, 32, 32\), .* are \(2,\)"):
+        gaussian_2d_pipeline(buffer=ReplayBuffer(capacity=4))
+
+
+def test_a_mixture_energy_can_see_its_values_as_an_image() -> None:
+    mixture = GaussianMixture(torch.zeros(1, 16), [0.5])
+    energy = GaussianMixtureEnergy(mixture, sample_shape=(1, 4, 4))
+    assert energy.sample_shape == (1, 4, 4) and GaussianMixtureEnergy(mixture).sample_shape == (16,)
+    assert GaussianMixtureEnergy.from_config(energy.to_config()).sample_shape == (1, 4, 4)
+    with pytest.raises(ConfigError, match=r"sample_shape=\(3, 4\) holds 12 values; the mixture has D = 16"):
+        GaussianMixtureEnergy(mixture, sample_shape=(3, 4))
+
+
+# ---- the calling convention of every pipeline -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"steps": 3}, "got steps=3; the keyword is now num_inference_steps: pass num_inference_steps=..."),
+        ({"init": "buffer"}, "got init='buffer'; the keyword is now initial_state: pass initial_state=..."),
+        ({"num_step": 3}, "got an unexpected keyword argument 'num_step'"),
+    ],
+)
+def test_keywords_before_1_0_name_the_new_ones(keywords: dict, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        make_pipeline()(output_type="tensor", progress=False, **keywords)
+
+
+def test_generation_steps_is_read_as_num_inference_steps_and_never_saved() -> None:
+    model, sampler = EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler()
+    pipe = EBMPipeline(model, sampler, generation_steps=7)
+    assert pipe.num_inference_steps == 7 and pipe.config == {"num_inference_steps": 7}
+    assert EBMPipeline(model, sampler, num_inference_steps=5, generation_steps=7).num_inference_steps == 5

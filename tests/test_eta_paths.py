@@ -21,7 +21,7 @@ from thermogen.models.unet import UNet
 from thermogen.parameterisation import Denoised
 from thermogen.pipelines import DiffusionPipeline, EBMPipeline
 from thermogen.samplers.diffusion.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 WITHOUT_ETA = ("ddpm", "deis", "dpmpp_2m", "dpmpp_3m", "heun", "ipndm", "unipc")
@@ -42,7 +42,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_registered_samplers_without_eta_are_the_ones_tested() -> None:
-    diffusion = [n for n in registry.names("samplers") if n not in ("sgld", "mala", "hmc")]
+    diffusion = [n for n in registry.names("samplers") if n not in ("sgld", "ula", "mala", "hmc")]
     assert sorted(n for n in diffusion if "eta" not in registry.get("samplers", n)().config) == sorted(WITHOUT_ETA)
 
 
@@ -91,11 +91,11 @@ def test_step_with_eta(name: str) -> None:
 
 
 def test_ebm_pipeline_with_eta(tmp_path: Path) -> None:
-    pipeline = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=2)
+    pipeline = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=2)
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'eta'"):
         pipeline(batch_size=1, eta=0.5, progress=False)  # type: ignore[call-arg]
     pipeline.save_pretrained(tmp_path / "ebm")
-    with pytest.raises(ConfigError, match=r"EBMPipeline has no argument 'eta'; it takes \[.*'generation_steps'"):
+    with pytest.raises(ConfigError, match=r"EBMPipeline has no argument 'eta'; it takes \[.*'num_inference_steps'"):
         EBMPipeline.from_pretrained(tmp_path / "ebm", eta=0.5)
 
 
@@ -121,7 +121,7 @@ def test_cli_sample_with_eta(saved: Path, tmp_path: Path, capsys: pytest.Capture
     assert "thermogen sample: error: --eta 0.5: sampler HeunSampler has no eta; " in capsys.readouterr().err
     assert main(["sample", str(saved), "--eta", "0.5", *common]) == 0
 
-    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), generation_steps=2)
+    ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=2)
     ebm.save_pretrained(tmp_path / "ebm")
     assert main(["sample", str(tmp_path / "ebm"), "--eta", "0.5", *common]) == 2
     assert "--eta 0.5 applies to diffusion samplers" in capsys.readouterr().err

@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = {  # example folder -> (distribution, its components as (registry kind, name))
     "plugin_schedule": ("thermogen-sigmoid", [("schedules", "sigmoid")]),
     "plugin_sampler": ("thermogen-midpoint", [("samplers", "midpoint")]),
-    "plugin_energy_sampler": ("thermogen-ula", [("samplers", "ula")]),
+    "plugin_energy_sampler": ("thermogen-rwm", [("samplers", "rwm")]),
     "plugin_model": ("thermogen-mlp", [("models", "mlp_denoiser")]),
     "plugin_pipeline": ("thermogen-sdedit", [("pipelines", "sdedit")]),
 }
-MODULES = ("thermogen_sigmoid", "thermogen_midpoint", "thermogen_ula", "thermogen_mlp", "thermogen_sdedit")
+MODULES = ("thermogen_sigmoid", "thermogen_midpoint", "thermogen_rwm", "thermogen_mlp", "thermogen_sdedit")
 
 
 @pytest.fixture(scope="module")

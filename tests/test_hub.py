@@ -116,7 +116,7 @@ def test_a_push_leaves_the_repo_holding_exactly_what_a_save_writes_plus_user_fil
     from thermogen.models.energy_cnn import EnergyCNN
     from thermogen.pipelines.base import Pipeline
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
 
     repo = "org/reused"
     tiny_model().push_to_hub(repo, token=local_hub.token)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from thermogen.cli import main
 from thermogen.hub import BUNDLED_ROOT, bundled_names
@@ -35,9 +39,74 @@ def test_ddim_mnist_loads_offline_and_is_deterministic(monkeypatch: pytest.Monke
 def test_ebm_mnist_loads_and_is_deterministic() -> None:
     pipe = Pipeline.from_pretrained("thermogen/ebm-mnist")
     assert isinstance(pipe, EBMPipeline) and pipe.buffer is not None and len(pipe.buffer) > 0
-    a = pipe(batch_size=2, steps=5, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False)
-    b = pipe(batch_size=2, steps=5, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False)
+    a = pipe(
+        batch_size=2,
+        num_inference_steps=5,
+        generator=torch.Generator().manual_seed(0),
+        output_type="tensor",
+        progress=False,
+    )
+    b = pipe(
+        batch_size=2,
+        num_inference_steps=5,
+        generator=torch.Generator().manual_seed(0),
+        output_type="tensor",
+        progress=False,
+    )
     assert torch.equal(a.images, b.images)
+
+
+REFERENCE = Path(__file__).parent / "reference"
+
+
+def test_ebm_mnist_draws_the_images_it_drew_before_1_0() -> None:
+    """tests/reference/ebm_mnist_images_0.1.safetensors: written by thermogen 0.1.0 (before the energy redesign)
+    with ``pipe(batch_size=4, steps=40, generator=torch.Generator().manual_seed(0), output_type="tensor")``."""
+    expected = load_file(REFERENCE / "ebm_mnist_images_0.1.safetensors")["images"]
+    pipe = Pipeline.from_pretrained("thermogen/ebm-mnist")
+    generator = torch.Generator().manual_seed(0)
+    images = pipe(batch_size=4, num_inference_steps=40, generator=generator, output_type="tensor", progress=False)
+    torch.testing.assert_close(images.images, expected, rtol=0, atol=1e-5)
+
+
+@pytest.fixture
+def ebm_mnist_saved_before_1_0(tmp_path: Path) -> Path:
+    """The bundled folder with the config files it had before 1.0: ``generation_steps`` in model_index.json,
+    ``steps`` and ``form="book"`` (and the ignored ``temperature``) in the sampler's config."""
+    folder = tmp_path / "ebm-mnist-0.1"
+    shutil.copytree(BUNDLED_ROOT / "ebm-mnist", folder)
+    shutil.copytree(REFERENCE / "ebm-mnist-0.1", folder, dirs_exist_ok=True)
+    assert json.loads((folder / "model_index.json").read_text())["generation_steps"] == 1000
+    assert json.loads((folder / "sampler" / "config.json").read_text())["form"] == "book"
+    return folder
+
+
+def test_ebm_mnist_saved_before_1_0_loads_as_today_and_draws_the_same_images(ebm_mnist_saved_before_1_0: Path) -> None:
+    today = Pipeline.from_pretrained("thermogen/ebm-mnist")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # renamed keys are read silently: nothing is lost or changed
+        loaded = [
+            Pipeline.from_pretrained(ebm_mnist_saved_before_1_0),
+            EBMPipeline.from_pretrained(ebm_mnist_saved_before_1_0),
+        ]
+    for old in loaded:
+        assert isinstance(old, EBMPipeline) and old.num_inference_steps == 1000
+        assert old.to_config() == today.to_config() and old.sampler.to_config() == today.sampler.to_config()
+        calls = [
+            pipe(
+                batch_size=2,
+                num_inference_steps=5,
+                generator=torch.Generator().manual_seed(3),
+                output_type="tensor",
+                progress=False,
+            )
+            for pipe in (old, today)
+        ]
+        assert torch.equal(calls[0].images, calls[1].images)
+
+
+def test_a_setting_given_at_load_wins_over_the_old_key(ebm_mnist_saved_before_1_0: Path) -> None:
+    assert EBMPipeline.from_pretrained(ebm_mnist_saved_before_1_0, num_inference_steps=50).num_inference_steps == 50
 
 
 def test_ebm_mnist_scores_out_of_distribution_images_worse(mnist_dir: Path) -> None:
@@ -124,7 +193,7 @@ def test_bundled_ddim_mnist_passes_the_quality_floor() -> None:
 
 
 def test_bundled_ebm_mnist_passes_the_quality_floor_from_uniform_noise() -> None:
-    pipe = Pipeline.from_pretrained("thermogen/ebm-mnist")  # its own generation_steps, from U(-1, 1) noise
+    pipe = Pipeline.from_pretrained("thermogen/ebm-mnist")  # its own num_inference_steps, from U(-1, 1) noise
     images = pipe(
         batch_size=40, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False
     ).images
@@ -145,9 +214,7 @@ def test_the_quality_floor_rejects_noise_blank_images_and_one_repeated_digit() -
 
 def test_the_bundled_pipelines_stay_small() -> None:
     """The package ships both pipelines in under 15 MB (the EBM buffer is stored as uint8)."""
-    size = sum(
-        path.stat().st_size for name in ("ddim-mnist", "ebm-mnist") for path in (BUNDLED_ROOT / name).rglob("*")
-    )
+    size = sum(path.stat().st_size for name in ("ddim-mnist", "ebm-mnist") for path in (BUNDLED_ROOT / name).rglob("*"))
     assert size < 15 * 2**20, f"bundled pipelines take {size / 2**20:.1f} MiB"
     buffer = Pipeline.from_pretrained("thermogen/ebm-mnist").buffer
     assert buffer is not None and buffer.storage.dtype == torch.uint8 and len(buffer) == buffer.capacity

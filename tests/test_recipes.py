@@ -90,5 +90,5 @@ def test_the_ebm_recipe_is_the_books_with_the_langevin_settings_given() -> None:
     energy = pipeline.energy_model.config
     assert energy == {"in_channels": 1, "image_size": 16, "widths": [16, 32, 64, 64], "hidden": 64}
     sampler = pipeline.sampler.config
-    assert (sampler["steps"], sampler["step_size"], sampler["noise_std"]) == (7, 2.0, 0.005)
+    assert (sampler["num_steps"], sampler["step_size"], sampler["noise_std"]) == (7, 2.0, 0.005)
     assert pipeline.buffer is not None and pipeline.buffer.sample_shape == (1, 16, 16)

@@ -21,7 +21,7 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.samplers.diffusion.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 from thermogen.training.checkpoint import STATE_JSON, STATE_TENSORS
 from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
@@ -58,7 +58,7 @@ def diffusion_trainer(out: Path, steps: int = 6) -> DiffusionTrainer:
 def ebm_trainer(out: Path) -> EBMTrainer:
     model = EnergyCNN(1, 8, widths=(4, 8), hidden=8)
     model.reset_parameters(torch.Generator().manual_seed(0))
-    pipeline = EBMPipeline(model, SGLDSampler(steps=2), ReplayBuffer(capacity=16, sample_shape=(1, 8, 8)))
+    pipeline = EBMPipeline(model, SGLDSampler(num_steps=2), ReplayBuffer(capacity=16, sample_shape=(1, 8, 8)))
     config = EBMTrainingConfig(
         steps=3, batch_size=8, langevin_steps=2, log_every=1, checkpoint_every=3, sample_every=100, sample_images=2,
         sample_chain_steps=1,

@@ -120,9 +120,9 @@ def _run_every_sampler() -> None:
         x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         sampler.sample(diffusion, x, sampler.grid(schedule, 4), generator=torch.Generator().manual_seed(1))
     energy = GaussianMixtureEnergy(GaussianMixture([[0.0, 0.0]], [0.5]))
-    for name in ("sgld", "mala", "hmc"):
+    for name in ("sgld", "ula", "mala", "hmc"):
         x = torch.zeros(16, 2, dtype=torch.float64)
-        registry.get("samplers", name)(steps=5).sample(energy, x, generator=torch.Generator().manual_seed(2))
+        registry.get("samplers", name)(num_steps=5).sample(energy, x, generator=torch.Generator().manual_seed(2))
 
 
 def test_samplers_given_a_generator_leave_the_global_rng_alone() -> None:
@@ -135,11 +135,10 @@ def test_samplers_given_a_generator_leave_the_global_rng_alone() -> None:
 def test_pipelines_and_buffers_given_a_generator_leave_the_global_rng_alone() -> None:
     from thermogen.buffers import ReplayBuffer
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
 
-    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]))
-    energy.image_size = 4
-    pipe = EBMPipeline(energy, SGLDSampler(steps=3), ReplayBuffer(capacity=8, sample_shape=(1, 4, 4)))
+    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]), sample_shape=(1, 4, 4))
+    pipe = EBMPipeline(energy, SGLDSampler(num_steps=3), ReplayBuffer(capacity=8, sample_shape=(1, 4, 4)))
     from thermogen.models.unet import UNet
     from thermogen.pipelines.diffusion import DiffusionPipeline
 
@@ -162,7 +161,7 @@ def test_training_steps_leave_the_global_rng_alone(tmp_path: Path) -> None:
     from thermogen.normalizer import Normalizer
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
     from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
@@ -172,7 +171,9 @@ def test_training_steps_leave_the_global_rng_alone(tmp_path: Path) -> None:
     pipe = DiffusionPipeline(model, OffsetCosineSchedule(), DDIMSampler(), Normalizer([0.5], [0.3]))
     settings = {"steps": 2, "batch_size": 4, "log_every": 1, "checkpoint_every": 10, "sample_every": 10}
     diffusion = DiffusionTrainer(pipe, data, tmp_path / "d", DiffusionTrainingConfig(**settings))
-    ebm_pipe = EBMPipeline(QuadraticEnergy(), SGLDSampler(steps=2), ReplayBuffer(capacity=8, sample_shape=(1, 2, 2)))
+    ebm_pipe = EBMPipeline(
+        QuadraticEnergy(), SGLDSampler(num_steps=2), ReplayBuffer(capacity=8, sample_shape=(1, 2, 2))
+    )
     ebm_data = torch.utils.data.TensorDataset(torch.rand(8, 1, 2, 2) * 2 - 1)
     ebm = EBMTrainer(ebm_pipe, ebm_data, tmp_path / "e", EBMTrainingConfig(**settings, langevin_steps=2))
     torch.manual_seed(5)
@@ -187,8 +188,11 @@ class QuadraticEnergy(EnergyModel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.image_size = 2
         self.scale = torch.nn.Parameter(torch.ones(()))
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (1, 2, 2)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.scale * x.flatten(1).square().sum(1)
@@ -212,13 +216,13 @@ def test_buffer_n_to_m_rule(tmp_path: Path, written: int, readers: int, quadrati
 
     from thermogen.buffers import ReplayBuffer
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.training.checkpoint import save_checkpoint
     from thermogen.training.ebm import EBMTrainer, EBMTrainingConfig
 
     def pipeline() -> EBMPipeline:
         energy = QuadraticEnergy()
-        return EBMPipeline(energy, SGLDSampler(steps=2), ReplayBuffer(capacity=4, sample_shape=(1, 2, 2)))
+        return EBMPipeline(energy, SGLDSampler(num_steps=2), ReplayBuffer(capacity=4, sample_shape=(1, 2, 2)))
 
     buffers = [
         {"samples": torch.full((4, 1, 2, 2), float(k)), "count": torch.tensor(4), "pointer": torch.tensor(k % 4)}

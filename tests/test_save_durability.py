@@ -189,7 +189,7 @@ def test_saving_into_the_current_folder_works_and_removes_only_its_own_stale_fil
     from thermogen.buffers import ReplayBuffer
     from thermogen.models.energy_cnn import EnergyCNN
     from thermogen.pipelines.ebm import EBMPipeline
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
 
     monkeypatch.chdir(tmp_path)
     ebm = EBMPipeline(EnergyCNN(in_channels=1, image_size=8), SGLDSampler(), ReplayBuffer(sample_shape=(1, 8, 8)))

@@ -18,7 +18,7 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.samplers.diffusion.ddim import DDIMSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 from thermogen.training.batches import EpochBatches
 from thermogen.training.diffusion import DiffusionTrainer, DiffusionTrainingConfig
@@ -146,12 +146,15 @@ class LinearEnergy(EnergyModel):
 
     def __init__(self, size: int = 4) -> None:
         super().__init__()
-        self.image_size = size
-        self.in_channels = 1
+        self.size = size
         self.linear = nn.Linear(size * size, 1)
         with torch.no_grad():
             self.linear.weight.copy_(torch.linspace(-1.0, 1.0, size * size))
             self.linear.bias.fill_(2.0)  # energies far from 0, so the regulariser's pull is large
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (1, self.size, self.size)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(x.flatten(1)).squeeze(1)
@@ -161,7 +164,7 @@ def test_ebm_step_gradient_is_the_clipped_gradient_of_cdiv_plus_reg(tmp_path: Pa
     images = torch.rand(16, 1, 4, 4, generator=torch.Generator().manual_seed(1)) * 2 - 1
     dataset = torch.utils.data.TensorDataset(images)
     dataset.images = images  # type: ignore[attr-defined]
-    sampler = SGLDSampler(steps=3, step_size=0.1, noise_std=0.05)
+    sampler = SGLDSampler(num_steps=3, step_size=0.1, noise_std=0.05)
     pipe = EBMPipeline(LinearEnergy(), sampler, ReplayBuffer(capacity=32, sample_shape=(1, 4, 4)))
     alpha, clip, real_noise = 0.3, 0.05, 0.2
     config = EBMTrainingConfig(

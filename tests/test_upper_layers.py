@@ -204,10 +204,9 @@ def test_ebm_pipeline_with_metropolis_samplers_draws_the_target(sampler_name: st
     from thermogen.testing import GaussianMixture
     from thermogen.testing.gaussian_mixture import GaussianMixtureEnergy
 
-    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.25]))
-    energy.image_size = 4  # a 1 x 4 x 4 image
+    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.25]), sample_shape=(1, 4, 4))
     kwargs = {"step_size": 0.02} if sampler_name == "mala" else {"step_size": 0.1, "num_leapfrog_steps": 4}
-    sampler = registry.get("samplers", sampler_name)(steps=150, **kwargs)
+    sampler = registry.get("samplers", sampler_name)(num_steps=150, **kwargs)
     pipe = EBMPipeline(energy, sampler)
     out = pipe(batch_size=500, generator=torch.Generator().manual_seed(0), output_type="tensor", progress=False)
     images = out.images.double()
@@ -292,16 +291,15 @@ def test_pil_output_and_png_files_round_to_the_nearest_8_bit_value(tmp_path: Pat
 
 def test_ebm_pipeline_maps_unit_images_to_minus_one_one() -> None:
     from thermogen.pipelines.ebm import from_unit, to_unit
-    from thermogen.samplers.langevin import SGLDSampler
+    from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.testing import GaussianMixture
     from thermogen.testing.gaussian_mixture import GaussianMixtureEnergy
 
     images = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert torch.equal(from_unit(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([-1.0, 0.0, 1.0]))
     assert torch.allclose(to_unit(from_unit(images)).double(), images, atol=1e-7)
-    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5])).double()
-    energy.image_size = 4
-    pipe = EBMPipeline(energy, SGLDSampler(steps=1))
+    energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]), sample_shape=(1, 4, 4)).double()
+    pipe = EBMPipeline(energy, SGLDSampler(num_steps=1))
     # E of an image in [0, 1] is E of 2 x - 1: for N(0, 0.25 I), |2x - 1|^2 / 0.5 plus the normaliser
     expected = energy(images * 2 - 1).float()
     assert torch.allclose(pipe.energy(images), expected)

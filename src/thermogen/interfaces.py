@@ -45,18 +45,34 @@ N = TypeVar("N", bound="NoisePredictor")
 
 
 class EnergyModel(nn.Module, Configurable, ABC):
-    """An energy function ``E: x (B, ...) -> (B,)``; lower energy = more likely.
+    """An energy function ``E: x (B, *sample_shape) -> (B,)``; lower energy = more likely.
 
-    Subclasses implement :meth:`forward`. :meth:`score` and
+    Subclasses implement :meth:`forward` and :attr:`sample_shape`. :meth:`score` and
     :meth:`energy_and_score` come from autograd (override them where a closed
     form is cheaper).
+
+    Example::
+
+        class Quadratic(EnergyModel):  # E(x) = |x|^2 / 2 on vectors of length 2: a standard normal
+            sample_shape = (2,)
+
+            def forward(self, x):
+                return 0.5 * x.square().sum(dim=1)
     """
 
     registry_kind: ClassVar[str] = "models"
 
+    @property
+    @abstractmethod
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, without the batch dimension: (C, H, W) for images, (D,) for vectors.
+
+        Pipelines draw their starting points in this shape.
+        """
+
     @abstractmethod
     def forward(self, x: Tensor) -> Tensor:
-        """Energy of each sample: x (B, ...) -> (B,), same dtype as x."""
+        """Energy of each sample: x (B, *sample_shape) -> (B,), same dtype as x."""
 
     def energy_and_score(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(E(x), -∇_x E(x))``: shapes (B,) and x.shape. No graph is kept."""

@@ -80,8 +80,15 @@ class RealMNISTPipeline(Pipeline):
         self.data_dir = data_dir
         self.images: torch.Tensor | None = None
 
-    def __call__(self, batch_size: int, steps: int | None, generator: torch.Generator, output_type: str) -> Any:
-        assert steps is None and output_type == "tensor"
+    def __call__(
+        self,
+        batch_size: int,
+        num_inference_steps: int | None,
+        generator: torch.Generator,
+        output_type: str,
+        progress: bool = False,
+    ) -> Any:
+        assert num_inference_steps is None and output_type == "tensor"
         if self.images is None:
             self.images = MNIST(self.data_dir, split="train", preprocess="diffusion", download=False).images
         index = torch.randint(0, len(self.images), (batch_size,), generator=generator)

@@ -62,7 +62,7 @@ def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generato
             )
         else:  # energy-based pipelines: the chain length is theirs unless --steps is given
             pipeline.progress = progress  # read by EBMPipeline; plugin pipelines need not take the keyword
-            output = pipeline(batch_size=size, steps=steps, generator=generator, output_type="tensor")
+            output = pipeline(batch_size=size, num_inference_steps=steps, generator=generator, output_type="tensor")
         batches.append(output.images.detach().float().cpu())
     return torch.cat(batches)
 

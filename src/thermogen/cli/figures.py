@@ -110,7 +110,7 @@ def run_langevin_strip(args: argparse.Namespace) -> int:
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     out = pipeline(
         batch_size=args.n,
-        steps=args.steps,
+        num_inference_steps=args.steps,
         generator=generator,
         snapshot_steps=args.snapshots,
         output_type="tensor",

@@ -63,7 +63,11 @@ def run_sample(args: argparse.Namespace) -> int:
             kind = type(pipeline).__name__
             raise ValueError(f"--eta {args.eta} applies to diffusion samplers; {args.pipeline} is an {kind}")
         images = pipeline(
-            batch_size=args.n, steps=args.steps, generator=generator, output_type="tensor", progress=progress
+            batch_size=args.n,
+            num_inference_steps=args.steps,
+            generator=generator,
+            output_type="tensor",
+            progress=progress,
         ).images
     path = save_grid(images, args.out, nrow=args.nrow)
     print(f"wrote {path} ({args.n} images from {args.pipeline})")

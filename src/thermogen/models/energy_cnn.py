@@ -64,6 +64,12 @@ class EnergyCNN(EnergyModel):
         hidden: width of the hidden dense layer.
 
     Inputs are images (B, in_channels, image_size, image_size), in [-1, 1] for the book.
+
+    Example::
+
+        model = EnergyCNN()                                  # the book's 76,993 parameters
+        x = torch.rand(8, *model.sample_shape) * 2 - 1       # (8, 1, 32, 32) in [-1, 1]
+        energy, score = model.energy_and_score(x)            # (8,), (8, 1, 32, 32); score = -grad E
     """
 
     _phase_index: Tensor
@@ -97,6 +103,11 @@ class EnergyCNN(EnergyModel):
         self.out = nn.Linear(hidden, 1)
         self.register_buffer("_phase_index", _phase_index(FIRST_KERNEL, FIRST_PADDING), persistent=False)
         self.reset_parameters()
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """(in_channels, image_size, image_size)."""
+        return (self.in_channels, self.image_size, self.image_size)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Keras' default initialisation: Glorot-uniform weights, zero biases."""

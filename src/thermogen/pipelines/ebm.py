@@ -1,7 +1,10 @@
-"""EBMPipeline: energy model + Langevin-type sampler (+ replay buffer) -> images.
+"""EBMPipeline: energy model + Langevin-type sampler (+ replay buffer) -> samples.
 
-The energy model works on images in [-1, 1] (the book's EBM preprocessing);
-the pipeline's inputs and outputs are images in [0, 1], like every pipeline.
+The energy model works on samples in [-1, 1] (the book's EBM preprocessing);
+the pipeline's inputs and outputs are in [0, 1], like every pipeline's images.
+The shape of one sample is the energy model's ``sample_shape``: images
+(C, H, W) can be returned as PIL images or arrays, any other shape (a 2-D toy
+energy's (2,)) as tensors.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from torch import Tensor
 
 from thermogen.buffers import ReplayBuffer
 from thermogen.checks import check_finite, check_floating, check_positive_int
+from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.pixels import to_signed_range, to_unit_range
 from thermogen.samplers.callbacks import Callback
-from thermogen.samplers.energy_base import EnergySampler
+from thermogen.samplers.energy.base import EnergySampler
+
+DEFAULT_NUM_INFERENCE_STEPS = 1000
+"""The book's chain length when generating from noise."""
 
 
 @dataclass(frozen=True)
@@ -29,9 +36,14 @@ class EBMPipelineOutput(PipelineOutput):
 
     Attributes:
         images: final states in [0, 1], in the requested output type ("pt": in the pipeline's dtype).
-        snapshots: (K, B, C, H, W) float32 states in [0, 1] at ``snapshot_steps``, or None.
+        snapshots: (K, B, *sample_shape) float32 states in [0, 1] at ``snapshot_steps``, or None.
         snapshot_steps: the step indices of the snapshots.
         acceptance_rate: Metropolis acceptance (MALA, HMC), else None.
+
+    Example::
+
+        out = pipe(batch_size=4, output_type="tensor", snapshot_steps=[0, 9, 99])
+        images, snapshots = out.images, out.snapshots        # (4, 1, 32, 32) and (3, 4, 1, 32, 32)
     """
 
     images: Any
@@ -44,10 +56,21 @@ class EBMPipeline(Pipeline):
     """Sample an :class:`EnergyModel` with an energy sampler, starting from noise or a replay buffer.
 
     Args:
-        energy_model: E(x) for x (B, C, H, W) in [-1, 1]; lower = more likely.
+        energy_model: E(x) for x (B, *energy_model.sample_shape) in [-1, 1]; lower = more likely.
         sampler: an energy sampler (``sgld`` by default in training).
-        buffer: the replay buffer of past chains (optional; saved with the pipeline).
-        generation_steps: default chain length when generating (the book uses 1000 from noise).
+        buffer: the replay buffer of past chains (optional; saved with the pipeline), holding samples of the
+            energy model's ``sample_shape``.
+        num_inference_steps: default chain length when generating (the book uses 1000 from noise).
+        generation_steps: the name of ``num_inference_steps`` before 1.0, read so that pipelines saved then
+            load (their ``model_index.json`` names it) and never saved; pass ``num_inference_steps``. Where
+            both are given, ``num_inference_steps`` wins unless it is left at its default.
+
+    Example::
+
+        pipe = EBMPipeline.from_pretrained("thermogen/ebm-mnist")
+        out = pipe(batch_size=8, num_inference_steps=1000, generator=torch.Generator().manual_seed(0))
+        out.images                                        # 8 PIL images
+        pipe(batch_size=8, initial_state="buffer", num_inference_steps=60, output_type="tensor")
     """
 
     component_kinds: ClassVar[dict[str, str]] = {
@@ -55,14 +78,14 @@ class EBMPipeline(Pipeline):
         "sampler": "samplers",
         "buffer": "components",
     }
-    call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "steps", "init", "output_type")
+    call_keywords: ClassVar[tuple[str, ...]] = ("batch_size", "initial_state", "output_type", "snapshot_steps")
 
     conformance: ClassVar[dict[str, Any]] = {
         "components": {
             "energy_model": {"_class_name": "energy_cnn", "image_size": 16, "widths": [4, 8], "hidden": 8},
-            "sampler": {"_class_name": "sgld", "steps": 3},
+            "sampler": {"_class_name": "sgld", "num_steps": 3},
         },
-        "call": {"steps": 3},
+        "call": {"num_inference_steps": 3},
     }
     """How the conformance kit builds a small instance and makes images (thermogen.testing.conformance)."""
 
@@ -71,81 +94,104 @@ class EBMPipeline(Pipeline):
         energy_model: EnergyModel,
         sampler: EnergySampler,
         buffer: ReplayBuffer | None = None,
-        generation_steps: int = 1000,
+        num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS,
+        *,
+        generation_steps: int | None = None,
     ) -> None:
-        check_positive_int("generation_steps", generation_steps)
+        self.__dict__["_config"].pop("generation_steps", None)  # a name before 1.0: read, never saved
+        if generation_steps is not None and num_inference_steps == DEFAULT_NUM_INFERENCE_STEPS:
+            num_inference_steps = generation_steps
+            self.__dict__["_config"]["num_inference_steps"] = generation_steps
+        check_positive_int("num_inference_steps", num_inference_steps)
         self.check_components(energy_model=energy_model, sampler=sampler, buffer=buffer)
+        if buffer is not None and tuple(buffer.sample_shape) != tuple(energy_model.sample_shape):
+            raise ConfigError(
+                f"the replay buffer holds samples of shape {tuple(buffer.sample_shape)}, the energy model's are "
+                f"{tuple(energy_model.sample_shape)}; expected one shape"
+            )
         self.energy_model = energy_model.eval()
         self.sampler = sampler
         self.buffer = buffer
-        self.generation_steps = generation_steps
+        self.num_inference_steps = num_inference_steps
         self.progress = True
 
-    def sample_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image, from the energy model's config."""
-        size = int(getattr(self.energy_model, "image_size", 32))
-        return (int(getattr(self.energy_model, "in_channels", 1)), size, size)
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: the energy model's ``sample_shape``, e.g. (C, H, W)."""
+        return tuple(self.energy_model.sample_shape)
 
     @overload
     def __call__(
         self,
         batch_size: int = ...,
-        steps: int | None = ...,
+        num_inference_steps: int | None = ...,
         generator: torch.Generator | None = ...,
-        init: Literal["uniform", "buffer"] | Tensor = ...,
-        snapshot_steps: Sequence[int] | None = ...,
+        initial_state: Literal["uniform", "buffer"] | Tensor = ...,
         output_type: OutputType = ...,
         callback: Callback | None = ...,
         progress: bool | None = ...,
         return_dict: Literal[True] = ...,
+        snapshot_steps: Sequence[int] | None = ...,
     ) -> EBMPipelineOutput: ...
 
     @overload
     def __call__(
         self,
         batch_size: int = ...,
-        steps: int | None = ...,
+        num_inference_steps: int | None = ...,
         generator: torch.Generator | None = ...,
-        init: Literal["uniform", "buffer"] | Tensor = ...,
-        snapshot_steps: Sequence[int] | None = ...,
+        initial_state: Literal["uniform", "buffer"] | Tensor = ...,
         output_type: OutputType = ...,
         callback: Callback | None = ...,
         progress: bool | None = ...,
         *,
         return_dict: Literal[False],
+        snapshot_steps: Sequence[int] | None = ...,
     ) -> tuple[Any, ...]: ...
 
     def __call__(
         self,
         batch_size: int = 16,
-        steps: int | None = None,
+        num_inference_steps: int | None = None,
         generator: torch.Generator | None = None,
-        init: Literal["uniform", "buffer"] | Tensor = "uniform",
-        snapshot_steps: Sequence[int] | None = None,
+        initial_state: Literal["uniform", "buffer"] | Tensor = "uniform",
         output_type: OutputType = "pil",
         callback: Callback | None = None,
         progress: bool | None = None,
         return_dict: bool = True,
+        snapshot_steps: Sequence[int] | None = None,
+        **renamed: Any,
     ) -> EBMPipelineOutput | tuple[Any, ...]:
-        """Run ``steps`` sampler steps (default ``generation_steps``) from ``init``.
+        """Run ``num_inference_steps`` sampler steps (default: the pipeline's) from ``initial_state``.
 
         Args:
-            batch_size: number of chains; ignored when ``init`` is a tensor.
-            init: "uniform" (U(-1, 1) noise), "buffer" (draws from the replay buffer) or a
-                tensor (B, C, H, W) of starting images in [0, 1].
-            snapshot_steps: step indices to keep, e.g. the book's (0, 1, 3, 5, 10, 30, 50, 100, 300, 999).
+            batch_size: number of chains; ignored when ``initial_state`` is a tensor.
+            num_inference_steps: chain length; None = the pipeline's ``num_inference_steps``.
+            generator: one ``torch.Generator`` for the starting points and every step's noise.
+            initial_state: "uniform" (U(-1, 1) noise), "buffer" (draws from the replay buffer) or a
+                tensor (B, *sample_shape) of starting points in [0, 1].
+            output_type: "pil", "np" (images (C, H, W) only) or "pt" / "tensor" (any sample shape).
+            callback: ``fn(StepInfo)`` after every step (see :mod:`thermogen.samplers.callbacks`).
+            progress: show a progress bar (None = ``self.progress``).
             return_dict: False returns ``out.to_tuple()``, the fields that are not None, as diffusers does.
+            snapshot_steps: step indices to keep, e.g. the book's (0, 1, 3, 5, 10, 30, 50, 100, 300, 999).
+
+        Raises:
+            TypeError: for the keywords before 1.0, ``steps`` and ``init``, naming the new ones.
         """
+        check_renamed_keywords(renamed)
         if isinstance(generator, (list, tuple)):
             raise TypeError(
                 f"generator is a list of {len(generator)}; EBMPipeline takes one torch.Generator "
                 "(energy samplers draw each step's noise for the whole batch at once)"
             )
-        start = self._initial(batch_size, init, generator)
+        check_output_type(output_type, self.sample_shape())
+        num_steps = self.num_inference_steps if num_inference_steps is None else num_inference_steps
+        check_positive_int("num_inference_steps", num_steps)
+        start = self._initial(batch_size, initial_state, generator)
         result = self.sampler.sample(
             self.energy_model,
             start,
-            steps=self.generation_steps if steps is None else steps,
+            num_steps=num_steps,
             generator=generator,
             snapshot_steps=snapshot_steps,
             callback=callback,
@@ -160,35 +206,60 @@ class EBMPipeline(Pipeline):
 
     @torch.no_grad()
     def energy(self, images: Tensor) -> Tensor:
-        """Energy E of images (B, C, H, W) in [0, 1]; lower = more like the training data."""
+        """Energy E of samples (B, *sample_shape) in [0, 1]; lower = more like the training data."""
         x = self._check_images(images, "images")
         return self.energy_model(from_unit(x)).float()
 
     # -- helpers -------------------------------------------------------------------
 
-    def _initial(self, batch_size: int, init: str | Tensor, generator: torch.Generator | None) -> Tensor:
+    def _initial(self, batch_size: int, initial_state: str | Tensor, generator: torch.Generator | None) -> Tensor:
         device, dtype = self.device, self.dtype
-        if isinstance(init, Tensor):
-            return from_unit(self._check_images(init, "init")).to(device, dtype)
+        if isinstance(initial_state, Tensor):
+            return from_unit(self._check_images(initial_state, "initial_state")).to(device, dtype)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
-        if init == "uniform":
+        if initial_state == "uniform":
             return draw_noise((batch_size, *self.sample_shape()), generator, device, dtype, uniform=True) * 2.0 - 1.0
-        if init == "buffer":
+        if initial_state == "buffer":
             if self.buffer is None or len(self.buffer) == 0:
-                raise ValueError("init='buffer' but this pipeline has no (filled) replay buffer; use init='uniform'")
+                raise ValueError(
+                    "initial_state='buffer' but this pipeline has no (filled) replay buffer; "
+                    "use initial_state='uniform'"
+                )
             return self.buffer.sample(batch_size, generator=generator)[0].to(device, dtype)
-        raise ValueError(f"init={init!r}; expected 'uniform', 'buffer' or a tensor of images")
+        raise ValueError(
+            f"initial_state={initial_state!r}; expected 'uniform', 'buffer' or a tensor of starting points"
+        )
 
     def _check_images(self, images: Tensor, name: str) -> Tensor:
         check_floating(name, images)
         expected = self.sample_shape()
-        if images.ndim != 4 or tuple(images.shape[1:]) != expected:
-            raise ValueError(
-                f"{name} has shape {tuple(images.shape)}; expected (B, {expected[0]}, {expected[1]}, {expected[2]})"
-            )
+        if tuple(images.shape[1:]) != expected or images.ndim != len(expected) + 1:
+            raise ValueError(f"{name} has shape {tuple(images.shape)}; expected (B, {', '.join(map(str, expected))})")
         check_finite(name, images)
         return images.to(self.device, self.dtype)
+
+
+RENAMED_CALL_KEYWORDS = {"steps": "num_inference_steps", "init": "initial_state"}
+"""Keywords of ``EBMPipeline.__call__`` before 1.0 -> their names now."""
+
+
+def check_renamed_keywords(keywords: dict[str, Any]) -> None:
+    """TypeError for keywords the call does not take, naming the new keyword where one was renamed."""
+    for key, value in keywords.items():
+        if key in RENAMED_CALL_KEYWORDS:
+            new = RENAMED_CALL_KEYWORDS[key]
+            raise TypeError(f"EBMPipeline() got {key}={value!r:.40}; the keyword is now {new}: pass {new}=...")
+        raise TypeError(f"EBMPipeline() got an unexpected keyword argument {key!r}")
+
+
+def check_output_type(output_type: str, sample_shape: tuple[int, ...]) -> None:
+    """PIL images and arrays need image samples (C, H, W); tensors take any shape."""
+    if output_type not in ("tensor", "pt") and len(sample_shape) != 3:
+        raise ValueError(
+            f"output_type={output_type!r} makes images (C, H, W), but this energy model's samples have shape "
+            f"{sample_shape}; use output_type='tensor'"
+        )
 
 
 def to_unit(x: Tensor) -> Tensor:

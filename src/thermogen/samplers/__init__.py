@@ -1,8 +1,8 @@
 """Samplers: the diffusion family (reverse a noise schedule) and the energy family (Markov chains).
 
 Registered names (entry-point group ``thermogen.samplers``): ``ddim``, ``ddpm``,
-``dpmpp_2m``, ``dpmpp_3m``, ``euler``, ``heun``, ``unipc``, ``ipndm``, ``deis`` (diffusion); ``sgld``, ``mala``,
-``hmc`` (energy).
+``dpmpp_2m``, ``dpmpp_3m``, ``euler``, ``heun``, ``unipc``, ``ipndm``, ``deis`` (diffusion); ``sgld``, ``ula``,
+``mala``, ``hmc`` (energy).
 """
 
 from thermogen.samplers.callbacks import STOP, StepInfo
@@ -22,10 +22,15 @@ from thermogen.samplers.diffusion import (
     TimeGrid,
     UniPCSampler,
 )
-from thermogen.samplers.energy_base import EnergySampleOutput, EnergySampler, EnergyStepOutput
-from thermogen.samplers.hmc import HMCSampler
-from thermogen.samplers.langevin import SGLDSampler
-from thermogen.samplers.mala import MALASampler
+from thermogen.samplers.energy import (
+    EnergySampleOutput,
+    EnergySampler,
+    EnergyStepOutput,
+    HMCSampler,
+    MALASampler,
+    SGLDSampler,
+    ULASampler,
+)
 
 __all__ = [
     "STOP",
@@ -49,5 +54,6 @@ __all__ = [
     "SGLDSampler",
     "StepInfo",
     "TimeGrid",
+    "ULASampler",
     "UniPCSampler",
 ]

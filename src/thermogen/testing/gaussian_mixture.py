@@ -213,25 +213,44 @@ class NoisyMixturePredictor(NoisePredictor):
 class GaussianMixtureEnergy(EnergyModel):
     """``E(x) = -log p(x)`` of a :class:`GaussianMixture`, with the closed-form score.
 
-    ``score(x) = grad log p(x) = sum_k r_k(x) (mu_k - x) / std_k^2``. Inputs (B, ...)
+    ``score(x) = grad log p(x) = sum_k r_k(x) (mu_k - x) / std_k^2``. Inputs (B, *sample_shape)
     are flattened to (B, D); outputs are in the input's dtype.
 
     Args:
         mixture: the distribution (a GaussianMixture or its ``to_dict()``).
+        sample_shape: the shape one sample is seen in, e.g. (1, 4, 4) to treat D = 16 values as a
+            1 x 4 x 4 image; None = (D,).
+
+    Example::
+
+        energy = GaussianMixtureEnergy(GaussianMixture([[-1.0, 0.0], [1.0, 0.0]], [0.5, 0.5]))
+        out = MALASampler(step_size=0.1).sample(energy, torch.zeros(1000, 2), num_steps=300)
+        # out.sample is (1000, 2), drawn from the mixture up to the chain's mixing
     """
 
     means: Tensor
     stds: Tensor
     weights: Tensor
 
-    def __init__(self, mixture: GaussianMixture | dict[str, Any]) -> None:
+    def __init__(self, mixture: GaussianMixture | dict[str, Any], sample_shape: tuple[int, ...] | None = None) -> None:
         super().__init__()
         mix = mixture if isinstance(mixture, GaussianMixture) else GaussianMixture.from_dict(mixture)
         self.__dict__["_config"]["mixture"] = mix.to_dict()
+        shape = (mix.dim,) if sample_shape is None else tuple(int(n) for n in sample_shape)
+        if not shape or math.prod(shape) != mix.dim or min(shape) < 1:
+            raise ConfigError(
+                f"sample_shape={sample_shape!r} holds {math.prod(shape)} values; the mixture has D = {mix.dim}"
+            )
+        self._sample_shape = shape
         self.mixture = mix
         self.register_buffer("means", mix.means.clone(), persistent=False)
         self.register_buffer("stds", mix.stds.clone(), persistent=False)
         self.register_buffer("weights", mix.weights.clone(), persistent=False)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """(D,), or the shape given to the constructor."""
+        return self._sample_shape
 
     def _flat(self, x: Tensor) -> Tensor:
         flat = x.reshape(x.shape[0], -1).to(torch.float64)

@@ -6,7 +6,8 @@ Each step:
 2. fakes x- are drawn from the replay buffer (about 5 % fresh uniform noise)
    and refined by 60 steps of the book's Langevin sampler, then written back;
 3. loss = mean E(x+) - mean E(x-) + alpha * mean(E(x+)² + E(x-)²), alpha = 0.1
-   (the book's network outputs f = -E, so this is its ``fake - real`` loss);
+   (:func:`thermogen.losses.contrastive_divergence_loss`; the book's network outputs
+   f = -E, so this is its ``fake - real`` loss);
 4. Adam (lr 1e-4, betas (0.0, 0.999)) with the parameter-gradient norm clipped
    at 0.1 (Lippe's defaults, where the book is unstable).
 
@@ -29,6 +30,7 @@ from torch.utils.data import Dataset
 from thermogen.buffers import ReplayBuffer
 from thermogen.errors import CheckpointError, TrainingDivergedError
 from thermogen.interfaces import EnergyModel
+from thermogen.losses.contrastive_divergence import contrastive_divergence_loss
 from thermogen.pipelines.ebm import EBMPipeline, to_unit
 from thermogen.pipelines.images import save_grid
 from thermogen.training.batches import gather
@@ -69,7 +71,14 @@ class EBMTrainingConfig(LoopConfig):
 
 
 class EBMTrainer(TrainingLoop):
-    """Trains ``pipeline.energy_model`` on ``dataset`` (images (C, H, W) in [-1, 1]) into ``out_dir``."""
+    """Trains ``pipeline.energy_model`` on ``dataset`` (images (C, H, W) in [-1, 1]) into ``out_dir``.
+
+    Example::
+
+        pipe = EBMPipeline(EnergyCNN(), SGLDSampler(), ReplayBuffer(sample_shape=(1, 32, 32)))
+        trainer = EBMTrainer(pipe, MNIST(split="train", preprocess="ebm"), "runs/mine", EBMTrainingConfig())
+        trainer.train()                                      # contrastive divergence, checkpoints, samples
+    """
 
     config: EBMTrainingConfig
 
@@ -110,7 +119,7 @@ class EBMTrainer(TrainingLoop):
         real = (real + config.real_noise * torch.randn(real.shape, generator=generator, device=device)).clamp(-1.0, 1.0)
         start, _ = self.buffer.sample(config.batch_size, generator=generator)
         fake = self.pipeline.sampler.sample(
-            self.model, start.to(device), steps=config.langevin_steps, generator=generator
+            self.model, start.to(device), num_steps=config.langevin_steps, generator=generator
         ).sample
         self.buffer.push(fake)
 
@@ -118,21 +127,19 @@ class EBMTrainer(TrainingLoop):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.mixed_precision):
             energies = self.model_for_loss(torch.cat([real, fake.detach()])).float()
         real_energy, fake_energy = energies.chunk(2)
-        cdiv = real_energy.mean() - fake_energy.mean()
-        reg = config.alpha * (real_energy**2 + fake_energy**2).mean()
-        loss = cdiv + reg
+        terms = contrastive_divergence_loss(real_energy, fake_energy, alpha=config.alpha)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        terms.loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
         rate = self.set_learning_rate(self.optimizer)
         self.optimizer.step()
         self.step += 1
         return {
-            "loss": loss.detach(),
-            "reg": reg.detach(),
-            "cdiv": cdiv.detach(),
-            "real": real_energy.detach().mean(),
-            "fake": fake_energy.detach().mean(),
+            "loss": terms.loss.detach(),
+            "reg": terms.reg.detach(),
+            "cdiv": terms.cdiv.detach(),
+            "real": terms.real_energy.detach(),
+            "fake": terms.fake_energy.detach(),
             "lr": torch.tensor(rate),
         }
 
@@ -152,7 +159,7 @@ class EBMTrainer(TrainingLoop):
         generator = torch.Generator(device=self.context.device).manual_seed(self.config.seed + 1)
         fresh = self.pipeline(
             batch_size=self.config.sample_images,
-            steps=self.config.sample_chain_steps,
+            num_inference_steps=self.config.sample_chain_steps,
             generator=generator,
             output_type="tensor",
             progress=False,

@@ -25,7 +25,7 @@ from thermogen.normalizer import Normalizer
 from thermogen.pipelines.diffusion import DiffusionPipeline
 from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.samplers.diffusion.base import DiffusionSampler
-from thermogen.samplers.langevin import SGLDSampler
+from thermogen.samplers.energy.sgld import SGLDSampler
 
 NOISE_PREDICTORS = ("unet", "ddpm_unet")
 
@@ -105,6 +105,6 @@ def build_ebm_pipeline(
     channels, _, size = (int(n) for n in sample_shape)
     return EBMPipeline(
         energy_model=EnergyCNN(in_channels=channels, image_size=size),
-        sampler=SGLDSampler(steps=langevin_steps, step_size=step_size, noise_std=noise_std),
+        sampler=SGLDSampler(num_steps=langevin_steps, step_size=step_size, noise_std=noise_std),
         buffer=ReplayBuffer(sample_shape=(channels, size, size)),
     )

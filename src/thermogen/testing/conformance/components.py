@@ -7,7 +7,7 @@ A component class may state what the kit needs to know about it in one class att
 * ``"order"``: the convergence order a deterministic diffusion sampler claims on the
   probability-flow ODE (None or absent: no claim, the order check is skipped);
 * ``"steps"``: the step budget at which a sampler reaches the noise floor
-  (diffusion: default 100; energy: the chain length, default the sampler's ``steps``);
+  (diffusion: default 100; energy: the chain length, default the sampler's ``num_steps``);
 * ``"components"``: for a pipeline, the config of each component (``{"model": {"_class_name": ...}}``);
 * ``"call"``: for a pipeline, extra keywords of the call that makes images (e.g. ``{"num_inference_steps": 2}``).
 """

@@ -4,7 +4,7 @@ Ground truth is :data:`MIXTURE`, a 2-D Gaussian mixture with overlapping modes, 
 energy ``-log p`` and score are :class:`~thermogen.testing.GaussianMixtureEnergy`. Every chain
 starts in the 0.3-weight mode, so a sampler must cross between modes to pass. A sampler
 states the configuration and chain length that reach the target in its class's
-``conformance`` dict (``"config"``, ``"steps"``).
+``conformance`` dict (``"config"``, and ``"steps"``: the chain length, default the sampler's ``num_steps``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from thermogen.interfaces import EnergyModel
-from thermogen.samplers.energy_base import EnergySampler
+from thermogen.samplers.energy.base import EnergySampler
 from thermogen.testing.conformance.components import claims, rebuilt_from_config, resolve
 from thermogen.testing.conformance.mixture import mixture_mismatches
 from thermogen.testing.conformance.report import CheckResult, passed, require
@@ -37,7 +37,7 @@ def _start(n: int) -> Tensor:
     return torch.tensor([[1.3, 0.0]], dtype=torch.float64).repeat(n, 1)  # every chain in the 0.3-weight mode
 
 
-def check_recovers_mixture(sampler: Any, steps: int | None = None, bias: float | None = None) -> CheckResult:
+def check_recovers_mixture(sampler: Any, num_steps: int | None = None, bias: float | None = None) -> CheckResult:
     """4,000 chains from one mode reach the mixture's label shares, per-mode means and stds.
 
     Samplers that report an acceptance rate (Metropolis-corrected: MALA, HMC) are held to
@@ -45,9 +45,9 @@ def check_recovers_mixture(sampler: Any, steps: int | None = None, bias: float |
     ``bias`` overrides that allowance. The acceptance rate, when reported, must lie in (0.5, 0.999).
     """
     s = _sampler(sampler)
-    budget = steps or int(claims(s).get("steps", s.steps))
+    budget = num_steps or int(claims(s).get("steps", s.num_steps))
     model = GaussianMixtureEnergy(MIXTURE).double()
-    out = s.sample(model, _start(CHAINS), steps=budget, generator=torch.Generator().manual_seed(1))
+    out = s.sample(model, _start(CHAINS), num_steps=budget, generator=torch.Generator().manual_seed(1))
     rate = out.acceptance_rate
     if bias is None:
         bias = EXACT_BIAS if rate is not None else UNADJUSTED_BIAS
@@ -71,6 +71,10 @@ class _WatchedEnergy(EnergyModel):
         self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
         self.seen: list[tuple[bool, bool]] = []
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.inner.sample_shape
+
     def forward(self, x: Tensor) -> Tensor:
         self.seen.append((self.scale.requires_grad, self.training))
         return self.scale * self.inner(x)
@@ -81,7 +85,7 @@ def check_parameters_frozen(sampler: Any) -> CheckResult:
     the parameter is unchanged and has no gradient."""
     s = _sampler(sampler)
     model = _WatchedEnergy().train()
-    out = s.sample(model, _start(8), steps=3, generator=torch.Generator().manual_seed(0))
+    out = s.sample(model, _start(8), num_steps=3, generator=torch.Generator().manual_seed(0))
     require(bool(model.seen), "parameters_frozen", "the sampler never called the energy model", "0 calls")
     leaked = [state for state in model.seen if state != (False, False)]
     require(
@@ -118,7 +122,7 @@ def check_deterministic_under_generator(sampler: Any) -> CheckResult:
     model = GaussianMixtureEnergy(MIXTURE).double()
     state = torch.get_rng_state()
     first, again = (
-        s.sample(model, _start(32), steps=5, generator=torch.Generator().manual_seed(3)).sample for _ in range(2)
+        s.sample(model, _start(32), num_steps=5, generator=torch.Generator().manual_seed(3)).sample for _ in range(2)
     )
     touched = not torch.equal(state, torch.get_rng_state())
     torch.set_rng_state(state)
@@ -141,7 +145,7 @@ def check_deterministic_under_generator(sampler: Any) -> CheckResult:
 def check_dtype_kept(sampler: Any) -> CheckResult:
     """A float32 chain stays float32 and finite."""
     s = _sampler(sampler)
-    out = s.sample(GaussianMixtureEnergy(MIXTURE), _start(16).float(), steps=5, generator=torch.Generator())
+    out = s.sample(GaussianMixtureEnergy(MIXTURE), _start(16).float(), num_steps=5, generator=torch.Generator())
     require(out.sample.dtype == torch.float32, "dtype_kept", "float32 start", f"dtype {out.sample.dtype}")
     require(bool(out.sample.isfinite().all()), "dtype_kept", "float32 start", "non-finite samples")
     return passed("dtype_kept", "float32")
