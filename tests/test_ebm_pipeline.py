@@ -295,8 +295,15 @@ def test_keywords_before_1_0_name_the_new_ones(keywords: dict, message: str) -> 
         make_pipeline()(output_type="tensor", progress=False, **keywords)
 
 
-def test_generation_steps_is_read_as_num_inference_steps_and_never_saved() -> None:
+def test_generation_steps_is_read_as_num_inference_steps_and_never_saved(tmp_path: Path) -> None:
     model, sampler = EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler()
-    pipe = EBMPipeline(model, sampler, generation_steps=7)
+    EBMPipeline(model, sampler, num_inference_steps=7).save_pretrained(tmp_path / "pipe")
+    index_file = tmp_path / "pipe" / "model_index.json"
+    index = json.loads(index_file.read_text())
+    index["generation_steps"] = index.pop("num_inference_steps")  # what thermogen 0.1 wrote
+    index_file.write_text(json.dumps(index))
+    pipe = EBMPipeline.from_pretrained(tmp_path / "pipe")
     assert pipe.num_inference_steps == 7 and pipe.config == {"num_inference_steps": 7}
-    assert EBMPipeline(model, sampler, num_inference_steps=5, generation_steps=7).num_inference_steps == 5
+    pipe.save_pretrained(tmp_path / "again")
+    again = json.loads((tmp_path / "again" / "model_index.json").read_text())
+    assert again["num_inference_steps"] == 7 and "generation_steps" not in again

@@ -17,6 +17,7 @@ import torch
 
 from thermogen.config import from_config
 from thermogen.errors import ConfigError
+from thermogen.interfaces import Sampler
 from thermogen.samplers import STOP, EnergySampler, HMCSampler, MALASampler, SGLDSampler, ULASampler
 from thermogen.testing import GaussianMixture, GaussianMixtureEnergy
 
@@ -122,13 +123,19 @@ BOOK_CONFIG = {
     "steps": 60,
     "temperature": 1.0,
 }
+
+
+def thermogen_from_config(config: dict) -> Sampler:
+    return from_config(config, kind="samplers")  # type: ignore[no-any-return]
+
+
 TEXTBOOK_CONFIG = {**BOOK_CONFIG, "form": "textbook", "step_size": 0.05, "temperature": 0.5, "steps": 30}
 
 
 def test_an_old_book_form_config_loads_as_sgld_without_form() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning: the config means exactly today's sgld
-        for build in (SGLDSampler.from_config, EnergySampler.from_config, lambda c: from_config(c, kind="samplers")):
+        for build in (SGLDSampler.from_config, EnergySampler.from_config, Sampler.from_config, thermogen_from_config):
             sampler = build(BOOK_CONFIG)
             assert type(sampler) is SGLDSampler and sampler.config == SGLDSampler().config
 

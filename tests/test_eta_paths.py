@@ -92,8 +92,8 @@ def test_step_with_eta(name: str) -> None:
 
 def test_ebm_pipeline_with_eta(tmp_path: Path) -> None:
     pipeline = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=2)
-    with pytest.raises(TypeError, match=r"unexpected keyword argument 'eta'"):
-        pipeline(batch_size=1, eta=0.5, progress=False)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"eta=0.5 is the stochasticity of diffusion samplers; EBMPipeline does not"):
+        pipeline(batch_size=1, eta=0.5, progress=False)
     pipeline.save_pretrained(tmp_path / "ebm")
     with pytest.raises(ConfigError, match=r"EBMPipeline has no argument 'eta'; it takes \[.*'num_inference_steps'"):
         EBMPipeline.from_pretrained(tmp_path / "ebm", eta=0.5)
@@ -118,10 +118,12 @@ def test_cli_sample_with_eta(saved: Path, tmp_path: Path, capsys: pytest.Capture
     out = str(tmp_path / "grid.png")
     common = ["--n", "1", "--steps", "1", "--out", out, "--no-progress"]
     assert main(["sample", str(saved), "--sampler", "heun", "--eta", "0.5", *common]) == 2
-    assert "thermogen sample: error: --eta 0.5: sampler HeunSampler has no eta; " in capsys.readouterr().err
+    assert "thermogen sample: error: eta=0.5 given, but sampler HeunSampler has no eta" in capsys.readouterr().err
     assert main(["sample", str(saved), "--eta", "0.5", *common]) == 0
 
     ebm = EBMPipeline(EnergyCNN(1, 8, widths=(4,), hidden=4), SGLDSampler(), num_inference_steps=2)
     ebm.save_pretrained(tmp_path / "ebm")
     assert main(["sample", str(tmp_path / "ebm"), "--eta", "0.5", *common]) == 2
-    assert "--eta 0.5 applies to diffusion samplers" in capsys.readouterr().err
+    assert "error: eta=0.5 is the stochasticity of diffusion samplers; EBMPipeline does not take it" in (
+        capsys.readouterr().err
+    )

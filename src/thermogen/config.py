@@ -88,6 +88,8 @@ class Configurable:
                 raise ConfigError(
                     f"config names {config.get('_class_name')!r}, a {target.__name__}, which is not a {cls.__name__}"
                 )
+            if target is not cls:  # the named class's own from_config (it may upgrade an old config)
+                return target.from_config(config, **overrides)
         check_override_names(target, overrides)
         kwargs = validate_arguments(target, {**config, **overrides})
         return target(**kwargs)

@@ -151,7 +151,7 @@ def test_the_fd_window_accepts_real_images_and_rejects_near_misses(mnist_dir: Pa
     assert not fd_window(ratio["dimmed"]) and not fd_window(ratio["shifted"]), ratio
 
 
-def test_generate_calls_diffusion_pipelines_with_their_keywords() -> None:
+def test_generate_calls_every_pipeline_with_the_one_calling_convention() -> None:
     class FakeDiffusion(DiffusionPipeline):
         def __init__(self) -> None:
             self.calls: list[dict[str, Any]] = []
@@ -164,5 +164,7 @@ def test_generate_calls_diffusion_pipelines_with_their_keywords() -> None:
     images = generate(pipeline, 7, 3, None, torch.Generator())
     assert images.shape == (7, 1, 32, 32)
     assert [c["batch_size"] for c in pipeline.calls] == [3, 3, 1]
-    for call in pipeline.calls:
-        assert call["num_inference_steps"] == 20 and call["output_type"] == "tensor" and call["progress"] is False
+    for call in pipeline.calls:  # None: the pipeline's own default number of steps
+        assert call["num_inference_steps"] is None and call["output_type"] == "tensor" and call["progress"] is False
+    generate(pipeline, 2, 2, 5, torch.Generator())
+    assert pipeline.calls[-1]["num_inference_steps"] == 5

@@ -44,25 +44,18 @@ def register(commands: Any) -> None:
 
 
 def generate(pipeline: Any, n: int, batch_size: int, steps: int | None, generator: Any, progress: bool = False) -> Any:
-    """``n`` images (n, C, H, W) in [0, 1] on the CPU, made ``batch_size`` at a time."""
-    import torch
+    """``n`` images (n, C, H, W) in [0, 1] on the CPU, made ``batch_size`` at a time.
 
-    from thermogen.pipelines.diffusion import DiffusionPipeline
+    Every pipeline takes the same keywords; ``steps=None`` is the pipeline's own default.
+    """
+    import torch
 
     batches = []
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
-        if isinstance(pipeline, DiffusionPipeline):
-            output = pipeline(
-                batch_size=size,
-                num_inference_steps=steps or 20,
-                generator=generator,
-                output_type="tensor",
-                progress=progress,
-            )
-        else:  # energy-based pipelines: the chain length is theirs unless --steps is given
-            pipeline.progress = progress  # read by EBMPipeline; plugin pipelines need not take the keyword
-            output = pipeline(batch_size=size, num_inference_steps=steps, generator=generator, output_type="tensor")
+        output = pipeline(
+            batch_size=size, num_inference_steps=steps, generator=generator, output_type="tensor", progress=progress
+        )
         batches.append(output.images.detach().float().cpu())
     return torch.cat(batches)
 

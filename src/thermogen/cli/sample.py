@@ -39,36 +39,20 @@ def run_sample(args: argparse.Namespace) -> int:
     import torch
 
     from thermogen.pipelines.base import Pipeline
-    from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
     overrides = {"sampler": args.sampler} if args.sampler else {}
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
-    progress = not args.no_progress
-    if isinstance(pipeline, DiffusionPipeline):
-        if args.eta is not None and "eta" not in pipeline.sampler.config:
-            name = type(pipeline.sampler).__name__
-            raise ValueError(f"--eta {args.eta}: sampler {name} has no eta; pick one that has, e.g. --sampler ddim")
-        images = pipeline(
-            batch_size=args.n,
-            num_inference_steps=20 if args.steps is None else args.steps,
-            eta=args.eta,
-            generator=generator,
-            output_type="tensor",
-            progress=progress,
-        ).images
-    else:
-        if args.eta is not None:
-            kind = type(pipeline).__name__
-            raise ValueError(f"--eta {args.eta} applies to diffusion samplers; {args.pipeline} is an {kind}")
-        images = pipeline(
-            batch_size=args.n,
-            num_inference_steps=args.steps,
-            generator=generator,
-            output_type="tensor",
-            progress=progress,
-        ).images
+    sampler_options = {} if args.eta is None else {"eta": args.eta}  # a pipeline without eta says so
+    images = pipeline(
+        batch_size=args.n,
+        num_inference_steps=args.steps,
+        generator=generator,
+        output_type="tensor",
+        progress=not args.no_progress,
+        **sampler_options,
+    ).images
     path = save_grid(images, args.out, nrow=args.nrow)
     print(f"wrote {path} ({args.n} images from {args.pipeline})")
     return 0

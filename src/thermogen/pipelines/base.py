@@ -123,13 +123,16 @@ class Pipeline(Configurable):
         return {k: None if v is None else v.to_config() for k, v in self.components.items()}
 
     @classmethod
-    def upgrade_configs(cls, configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Bring component configs saved by an older thermogen to the current format (default: as they are).
+    def upgrade_saved(
+        cls, index: dict[str, Any], configs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """Bring what an older thermogen saved to the current format (default: as it is).
 
-        ``configs`` maps component names to the configs read from the folder; a subclass
-        moves or renames keys here so that old folders and Hub repos keep loading.
+        ``index`` is ``model_index.json``; ``configs`` maps component names to the configs read
+        from their folders. A subclass moves or renames keys here (returning new dicts), so
+        that old folders and Hub repos keep loading; a save writes the current format.
         """
-        return configs
+        return index, configs
 
     @classmethod
     def read_from(cls: type[P], directory: Path, **overrides: Any) -> P:
@@ -146,12 +149,13 @@ class Pipeline(Configurable):
         target: type[P] = registry.get("pipelines", name)
         if not issubclass(target, cls):
             raise ConfigError(f"{directory} holds a {target.__name__} ({name!r}), not a {cls.__name__}")
-        saved = target.upgrade_configs(
+        index, saved = target.upgrade_saved(
+            index,
             {
                 name: read_config(directory / name / CONFIG_NAME)
                 for name in target.component_kinds
                 if index.get(name) is not None
-            }
+            },
         )
         components: dict[str, Any] = {}
         for name, kind in target.component_kinds.items():
@@ -196,7 +200,7 @@ class Pipeline(Configurable):
                 ``sampler``, ``buffer``) by a registered name built with its defaults
                 (``sampler="dpmpp_2m"``), by a config with ``_class_name``
                 (``sampler={"_class_name": "ddim", "eta": 0.5}``) or by an object
-                (``schedule=CosineSchedule()``); a plain setting by value (``generation_steps=200``).
+                (``schedule=CosineSchedule()``); a plain setting by value (``num_inference_steps=200``).
 
         Raises:
             PretrainedNotFoundError: no such folder, bundled name, repo or revision, or offline and not cached.
@@ -314,11 +318,23 @@ def draw_noise(
     return draw(tuple(shape), generator=generator, device=device, dtype=dtype)  # type: ignore[arg-type]
 
 
-def reject_renamed_keywords(pipeline: type, given: Mapping[str, Any], renamed: Mapping[str, str]) -> None:
-    """TypeError for keywords a pipeline call does not take, naming the new keyword of a renamed one."""
-    for key in given:
+def reject_renamed_keywords(
+    pipeline: type,
+    given: Mapping[str, Any],
+    renamed: Mapping[str, str],
+    not_here: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse keywords a pipeline call does not take (``given``, its ``**kwargs``), helpfully.
+
+    A renamed keyword gets a TypeError naming the new one; a keyword in ``not_here`` (one that
+    other pipelines take, e.g. ``eta``) a ValueError saying what it is; any other a TypeError.
+    """
+    for key, value in given.items():
         if key in renamed:
-            raise TypeError(f"{pipeline.__name__}() keyword {key!r} is now {renamed[key]!r}: pass {renamed[key]}=...")
+            new = renamed[key]
+            raise TypeError(f"{pipeline.__name__}() got {key}={value!r:.40}; the keyword is now {new}: pass {new}=...")
+        if not_here and key in not_here:
+            raise ValueError(f"{key}={value!r:.40} is {not_here[key]}; {pipeline.__name__} does not take it")
         raise TypeError(f"{pipeline.__name__}() got an unexpected keyword argument {key!r}")
 
 

@@ -21,6 +21,8 @@ from thermogen.samplers.diffusion.base import DiffusionSampler
 from thermogen.samplers.diffusion.grid import TimeGrid
 
 GeneratorLike = torch.Generator | list[torch.Generator] | None
+DEFAULT_NUM_INFERENCE_STEPS = 20
+"""Sampler steps of a call that does not say (the book's 20 DDIM steps)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class DiffusionPipeline(Pipeline):
     def __call__(
         self,
         batch_size: int = ...,
-        num_inference_steps: int = ...,
+        num_inference_steps: int | None = ...,
         generator: GeneratorLike = ...,
         initial_state: Tensor | None = ...,
         eta: float | None = ...,
@@ -122,7 +124,7 @@ class DiffusionPipeline(Pipeline):
     def __call__(
         self,
         batch_size: int = ...,
-        num_inference_steps: int = ...,
+        num_inference_steps: int | None = ...,
         generator: GeneratorLike = ...,
         initial_state: Tensor | None = ...,
         eta: float | None = ...,
@@ -138,7 +140,7 @@ class DiffusionPipeline(Pipeline):
     def __call__(
         self,
         batch_size: int = 16,
-        num_inference_steps: int = 20,
+        num_inference_steps: int | None = None,
         generator: GeneratorLike = None,
         initial_state: Tensor | None = None,
         eta: float | None = None,
@@ -153,7 +155,7 @@ class DiffusionPipeline(Pipeline):
 
         Args:
             batch_size: number of images; ignored when ``initial_state`` is given.
-            num_inference_steps: sampler steps (positive).
+            num_inference_steps: sampler steps (positive; None: :data:`DEFAULT_NUM_INFERENCE_STEPS`, 20).
             generator: makes the initial noise (and stochastic samplers) reproducible; a list of
                 ``batch_size`` generators (diffusers' convention) makes image i depend on generator i only.
             initial_state: (B, *sample_shape) finite, real starting noise x_T instead of drawing it.
@@ -170,6 +172,8 @@ class DiffusionPipeline(Pipeline):
             pixel space with the normalizer (``denormalize``) and clipped to [0, 1].
         """
         reject_renamed_keywords(type(self), renamed, {"initial_noise": "initial_state"})
+        if num_inference_steps is None:
+            num_inference_steps = DEFAULT_NUM_INFERENCE_STEPS
         _check_positive("num_inference_steps", num_inference_steps)
         noise = self.make_noise(batch_size, generator) if initial_state is None else self._check_noise(initial_state)
         sampler = self._sampler_with(eta)
@@ -242,7 +246,9 @@ class DiffusionPipeline(Pipeline):
         return noise.to(self.device, self.dtype)
 
     @classmethod
-    def upgrade_configs(cls, configs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def upgrade_saved(
+        cls, index: dict[str, Any], configs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Folders saved by thermogen 0.1 keep ``prediction_type`` in the sampler's config; it moves to the model's."""
         sampler, model = configs.get("sampler"), configs.get("model")
         if sampler is not None and "prediction_type" in sampler:
@@ -251,7 +257,7 @@ class DiffusionPipeline(Pipeline):
             configs = {**configs, "sampler": sampler}
             if model is not None and "prediction_type" not in model:
                 configs["model"] = {**model, "prediction_type": legacy}
-        return configs
+        return index, configs
 
 
 def record_trained_noise_levels(model: NoisePredictor, schedule: NoiseSchedule) -> None:

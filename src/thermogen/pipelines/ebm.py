@@ -20,7 +20,7 @@ from thermogen.buffers import ReplayBuffer
 from thermogen.checks import check_finite, check_floating, check_positive_int
 from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
-from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise
+from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise, reject_renamed_keywords
 from thermogen.pipelines.images import OutputType, to_output
 from thermogen.pixels import to_signed_range, to_unit_range
 from thermogen.samplers.callbacks import Callback
@@ -61,9 +61,6 @@ class EBMPipeline(Pipeline):
         buffer: the replay buffer of past chains (optional; saved with the pipeline), holding samples of the
             energy model's ``sample_shape``.
         num_inference_steps: default chain length when generating (the book uses 1000 from noise).
-        generation_steps: the name of ``num_inference_steps`` before 1.0, read so that pipelines saved then
-            load (their ``model_index.json`` names it) and never saved; pass ``num_inference_steps``. Where
-            both are given, ``num_inference_steps`` wins unless it is left at its default.
 
     Example::
 
@@ -95,13 +92,7 @@ class EBMPipeline(Pipeline):
         sampler: EnergySampler,
         buffer: ReplayBuffer | None = None,
         num_inference_steps: int = DEFAULT_NUM_INFERENCE_STEPS,
-        *,
-        generation_steps: int | None = None,
     ) -> None:
-        self.__dict__["_config"].pop("generation_steps", None)  # a name before 1.0: read, never saved
-        if generation_steps is not None and num_inference_steps == DEFAULT_NUM_INFERENCE_STEPS:
-            num_inference_steps = generation_steps
-            self.__dict__["_config"]["num_inference_steps"] = generation_steps
         check_positive_int("num_inference_steps", num_inference_steps)
         self.check_components(energy_model=energy_model, sampler=sampler, buffer=buffer)
         if buffer is not None and tuple(buffer.sample_shape) != tuple(energy_model.sample_shape):
@@ -114,6 +105,17 @@ class EBMPipeline(Pipeline):
         self.buffer = buffer
         self.num_inference_steps = num_inference_steps
         self.progress = True
+
+    @classmethod
+    def upgrade_saved(
+        cls, index: dict[str, Any], configs: dict[str, dict[str, Any]]
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """A ``model_index.json`` of thermogen 0.1 names the default chain length ``generation_steps``."""
+        if "generation_steps" in index:
+            index = dict(index)
+            steps = index.pop("generation_steps")
+            index.setdefault("num_inference_steps", steps)
+        return index, configs
 
     def sample_shape(self) -> tuple[int, ...]:
         """Shape of one sample: the energy model's ``sample_shape``, e.g. (C, H, W)."""
@@ -178,7 +180,9 @@ class EBMPipeline(Pipeline):
         Raises:
             TypeError: for the keywords before 1.0, ``steps`` and ``init``, naming the new ones.
         """
-        check_renamed_keywords(renamed)
+        reject_renamed_keywords(
+            type(self), renamed, RENAMED_CALL_KEYWORDS, not_here={"eta": "the stochasticity of diffusion samplers"}
+        )
         if isinstance(generator, (list, tuple)):
             raise TypeError(
                 f"generator is a list of {len(generator)}; EBMPipeline takes one torch.Generator "
@@ -242,15 +246,6 @@ class EBMPipeline(Pipeline):
 
 RENAMED_CALL_KEYWORDS = {"steps": "num_inference_steps", "init": "initial_state"}
 """Keywords of ``EBMPipeline.__call__`` before 1.0 -> their names now."""
-
-
-def check_renamed_keywords(keywords: dict[str, Any]) -> None:
-    """TypeError for keywords the call does not take, naming the new keyword where one was renamed."""
-    for key, value in keywords.items():
-        if key in RENAMED_CALL_KEYWORDS:
-            new = RENAMED_CALL_KEYWORDS[key]
-            raise TypeError(f"EBMPipeline() got {key}={value!r:.40}; the keyword is now {new}: pass {new}=...")
-        raise TypeError(f"EBMPipeline() got an unexpected keyword argument {key!r}")
 
 
 def check_output_type(output_type: str, sample_shape: tuple[int, ...]) -> None:
