@@ -147,7 +147,7 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
     for name in SAMPLERS:
         swapped = DiffusionPipeline.from_pretrained(args.ddim, sampler=name)
         swapped.progress = False
-        per_step = swapped.sampler.model_evaluations_per_step
+        per_step = swapped.sampler.evaluations_per_step
         for evals in SAMPLER_EVALS:
             steps = max(1, evals // per_step)
             m, s = timed_metrics(swapped, args.n, steps, 2, args.data_dir)
