@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from thermogen.errors import ConfigError
+from thermogen.checks import check_bool, check_int
 from thermogen.parameterisation import Denoised, safe_rate
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
@@ -119,12 +119,8 @@ class AdamsSampler(DiffusionSampler):
         timesteps: Sequence[float] | None,
     ) -> None:
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
-        if isinstance(solver_order, bool) or solver_order not in range(1, self.max_solver_order + 1):
-            raise ConfigError(f"solver_order={solver_order!r}; expected an integer in 1..{self.max_solver_order}")
-        if not isinstance(lower_order_final, bool):
-            raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
-        self.solver_order = solver_order
-        self.lower_order_final = lower_order_final
+        self.solver_order = check_int("solver_order", solver_order, 1, self.max_solver_order)
+        self.lower_order_final = check_bool("lower_order_final", lower_order_final)
 
     def initial_state(self, grid: TimeGrid) -> AdamsState:
         """Plan the weights of every step of ``grid`` (host floats); no estimates yet."""

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from thermogen.errors import ConfigError
+from thermogen.checks import check_number
 from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
@@ -78,11 +78,9 @@ class DDIMSampler(ClipsX0, DiffusionSampler):
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
-        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not (math.isfinite(eta) and eta >= 0):
-            raise ConfigError(f"eta={eta!r}; expected a finite number >= 0")
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
-        self.eta = float(eta)
+        self.eta = check_number("eta", eta, low=0.0)
 
     def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
              state: Any = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip

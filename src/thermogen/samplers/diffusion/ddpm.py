@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from torch import Tensor
 
-from thermogen.errors import ConfigError
+from thermogen.checks import check_choice
 from thermogen.parameterisation import MIN_RATE, Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
@@ -69,9 +69,7 @@ class DDPMSampler(ClipsX0, DiffusionSampler):
     ) -> None:
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
-        if variance_type not in ("fixed_small", "fixed_large"):
-            raise ConfigError(f"variance_type={variance_type!r}; expected 'fixed_small' or 'fixed_large'")
-        self.variance_type = variance_type
+        self.variance_type = check_choice("variance_type", variance_type, ("fixed_small", "fixed_large"))
 
     def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
              state: Any = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from thermogen.errors import ConfigError
+from thermogen.checks import check_bool
 from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
@@ -108,9 +108,7 @@ class DPMSolverPP2M(ClipsX0, DiffusionSampler):
     ) -> None:
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
-        if not isinstance(lower_order_final, bool):
-            raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
-        self.lower_order_final = lower_order_final
+        self.lower_order_final = check_bool("lower_order_final", lower_order_final)
 
     def initial_state(self, grid: TimeGrid) -> History:
         """No estimates yet: the history of ``(lambda, x0^)`` pairs, oldest first, starts empty."""

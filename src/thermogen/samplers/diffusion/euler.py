@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
-from thermogen.errors import ConfigError
+from thermogen.checks import check_number
 from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
@@ -68,10 +68,8 @@ class EulerSampler(DiffusionSampler):
         steps_offset: int = 0,
         timesteps: Sequence[float] | None = None,
     ) -> None:
-        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not 0.0 <= eta <= 1.0:
-            raise ConfigError(f"eta={eta!r}; expected a number in [0, 1]")
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
-        self.eta = float(eta)
+        self.eta = check_number("eta", eta, 0.0, 1.0)
 
     def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
              state: Any = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip

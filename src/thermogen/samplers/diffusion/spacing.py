@@ -64,6 +64,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from thermogen.checks import check_choice, check_int
 from thermogen.errors import ConfigError
 from thermogen.interfaces import NoiseSchedule
 
@@ -83,12 +84,9 @@ KARRAS_RHO = 7.0
 
 def check_spacing(spacing: str, final_time: str, steps_offset: int, timesteps: Sequence[float] | None = None) -> None:
     """Validate sampler constructor arguments (ConfigError naming the bad value)."""
-    if spacing not in SPACINGS:
-        raise ConfigError(f"spacing={spacing!r}; expected one of {list(SPACINGS)}")
-    if final_time not in FINAL_TIMES:
-        raise ConfigError(f"final_time={final_time!r}; expected one of {list(FINAL_TIMES)}")
-    if isinstance(steps_offset, bool) or not isinstance(steps_offset, int) or steps_offset < 0:
-        raise ConfigError(f"steps_offset={steps_offset!r}; expected an integer >= 0")
+    check_choice("spacing", spacing, SPACINGS)
+    check_choice("final_time", final_time, FINAL_TIMES)
+    check_int("steps_offset", steps_offset, low=0)
     if spacing != "custom":
         if timesteps is not None:
             raise ConfigError(f"timesteps={list(timesteps)!r} given with spacing={spacing!r}; use spacing='custom'")

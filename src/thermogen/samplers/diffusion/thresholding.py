@@ -13,28 +13,22 @@ touch only the x_0 estimate; the epsilon estimate is kept as the model gave it.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from thermogen.errors import ConfigError
+from thermogen.checks import check_number
 
 
 def check_x0_options(
     clip_sample: float | None, dynamic_threshold: float | None, sample_max_value: float | None
 ) -> None:
     """Validate the constructor arguments (ConfigError naming the bad value)."""
-    if clip_sample is not None and not (_number(clip_sample) and clip_sample > 0):
-        raise ConfigError(f"clip_sample={clip_sample!r}; expected None or a positive number (the clip range)")
-    if dynamic_threshold is not None and not (_number(dynamic_threshold) and 0 < dynamic_threshold <= 1):
-        raise ConfigError(f"dynamic_threshold={dynamic_threshold!r}; expected None or a quantile in (0, 1]")
-    if sample_max_value is not None and not (_number(sample_max_value) and sample_max_value >= 1):
-        raise ConfigError(f"sample_max_value={sample_max_value!r}; expected None or a number >= 1")
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if clip_sample is not None:
+        check_number("clip_sample", clip_sample, low=0.0, low_inclusive=False)
+    if dynamic_threshold is not None:
+        check_number("dynamic_threshold", dynamic_threshold, 0.0, 1.0, low_inclusive=False)
+    if sample_max_value is not None:
+        check_number("sample_max_value", sample_max_value, low=1.0)
 
 
 def process_x0(

@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from thermogen.errors import ConfigError
+from thermogen.checks import check_bool, check_choice, check_int
 from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.dpm_solver import half_log_snr
@@ -192,18 +192,10 @@ class UniPCSampler(ClipsX0, DiffusionSampler):
     ) -> None:
         self.set_grid_options(spacing, final_time, steps_offset, timesteps)
         self.set_x0_options(clip_sample, dynamic_threshold, sample_max_value)
-        if isinstance(solver_order, bool) or solver_order not in (1, 2, 3):
-            raise ConfigError(f"solver_order={solver_order!r}; expected 1, 2 or 3")
-        if variant not in ("bh1", "bh2"):
-            raise ConfigError(f"variant={variant!r}; expected 'bh1' or 'bh2'")
-        if not isinstance(lower_order_final, bool):
-            raise ConfigError(f"lower_order_final={lower_order_final!r}; expected true or false")
-        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in disable_corrector):
-            raise ConfigError(f"disable_corrector={disable_corrector!r}; expected step indices (integers >= 0)")
-        self.solver_order = solver_order
-        self.variant = variant
-        self.lower_order_final = lower_order_final
-        self.disable_corrector = tuple(disable_corrector)
+        self.solver_order = check_int("solver_order", solver_order, 1, 3)
+        self.variant = check_choice("variant", variant, ("bh1", "bh2"))
+        self.lower_order_final = check_bool("lower_order_final", lower_order_final)
+        self.disable_corrector = tuple(check_int(f"disable_corrector={disable_corrector!r}: step", i, low=0) for i in disable_corrector)
 
     def initial_state(self, grid: TimeGrid) -> UniPCState:
         """Plan the coefficients of every step of ``grid`` (host floats); no estimates yet."""

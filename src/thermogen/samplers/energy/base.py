@@ -36,8 +36,7 @@ import torch
 from torch import Tensor
 
 from thermogen import registry
-from thermogen.checks import check_finite_number, check_positive_int
-from thermogen.errors import ConfigError
+from thermogen.checks import check_number, check_positive_int
 from thermogen.interfaces import EnergyModel, Sampler
 from thermogen.samplers.callbacks import Callback, StepInfo, apply_callback
 from thermogen.samplers.energy.old_configs import upgrade_config
@@ -208,7 +207,4 @@ def check_state(state: Any, expected: type[S], sampler: str) -> S:
 
 def check_positive(name: str, value: Any) -> float:
     """``value`` as a float; ConfigError unless it is a finite number > 0."""
-    number = check_finite_number(name, value, ConfigError)
-    if not number > 0:
-        raise ConfigError(f"{name}={value!r}; expected > 0")
-    return number
+    return check_number(name, value, low=0.0, low_inclusive=False)

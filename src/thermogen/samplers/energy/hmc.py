@@ -22,7 +22,6 @@ import torch
 from torch import Tensor
 
 from thermogen.checks import check_positive_int
-from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 from thermogen.samplers.energy.base import EnergyStepOutput, check_positive
 from thermogen.samplers.energy.metropolis import (
@@ -58,9 +57,9 @@ class HMCSampler(MetropolisSampler):
     def __init__(
         self, num_steps: int = 100, step_size: float = 0.1, num_leapfrog_steps: int = 10, temperature: float = 1.0
     ) -> None:
-        self.num_steps = check_positive_int("num_steps", num_steps, ConfigError)
+        self.num_steps = check_positive_int("num_steps", num_steps)
         self.step_size = check_positive("step_size", step_size)
-        self.num_leapfrog_steps = check_positive_int("num_leapfrog_steps", num_leapfrog_steps, ConfigError)
+        self.num_leapfrog_steps = check_positive_int("num_leapfrog_steps", num_leapfrog_steps)
         self.temperature = check_positive("temperature", temperature)
 
     @torch.no_grad()

@@ -23,7 +23,6 @@ import torch
 from torch import Tensor
 
 from thermogen.checks import check_positive_int
-from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 from thermogen.samplers.energy.base import EnergyStepOutput, check_positive
 from thermogen.samplers.energy.metropolis import (
@@ -56,7 +55,7 @@ class MALASampler(MetropolisSampler):
     """What the conformance kit holds this sampler to (thermogen.testing.conformance)."""
 
     def __init__(self, num_steps: int = 100, step_size: float = 0.01, temperature: float = 1.0) -> None:
-        self.num_steps = check_positive_int("num_steps", num_steps, ConfigError)
+        self.num_steps = check_positive_int("num_steps", num_steps)
         self.step_size = check_positive("step_size", step_size)
         self.temperature = check_positive("temperature", temperature)
 

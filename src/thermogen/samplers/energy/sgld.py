@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from thermogen.checks import check_finite_number, check_positive_int
+from thermogen.checks import check_number, check_positive_int
 from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 from thermogen.samplers.energy.annealing import ChainPosition, noise_scale
@@ -70,11 +70,9 @@ class SGLDSampler(EnergySampler):
         sample_clip: tuple[float, float] | None = (-1.0, 1.0),
         final_noise_scale: float = 1.0,
     ) -> None:
-        self.num_steps = check_positive_int("num_steps", num_steps, ConfigError)
+        self.num_steps = check_positive_int("num_steps", num_steps)
         self.step_size = check_positive("step_size", step_size)
-        self.noise_std = check_finite_number("noise_std", noise_std, ConfigError)
-        if not self.noise_std >= 0:
-            raise ConfigError(f"noise_std={noise_std!r}; expected >= 0")
+        self.noise_std = check_number("noise_std", noise_std, low=0.0)
         self.grad_clip = None if grad_clip is None else check_positive("grad_clip", grad_clip)
         if sample_clip is not None and (len(sample_clip) != 2 or not sample_clip[0] < sample_clip[1]):
             raise ConfigError(f"sample_clip={sample_clip!r}; expected (low, high) with low < high, or None")

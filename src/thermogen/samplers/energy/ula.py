@@ -26,7 +26,6 @@ import torch
 from torch import Tensor
 
 from thermogen.checks import check_positive_int
-from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 from thermogen.samplers.energy.annealing import ChainPosition, noise_scale
 from thermogen.samplers.energy.base import EnergySampler, EnergyStepOutput, check_positive, check_state
@@ -57,7 +56,7 @@ class ULASampler(EnergySampler):
         temperature: float = 1.0,
         final_noise_scale: float = 1.0,
     ) -> None:
-        self.num_steps = check_positive_int("num_steps", num_steps, ConfigError)
+        self.num_steps = check_positive_int("num_steps", num_steps)
         self.step_size = check_positive("step_size", step_size)
         self.temperature = check_positive("temperature", temperature)
         self.final_noise_scale = check_positive("final_noise_scale", final_noise_scale)
