@@ -195,7 +195,8 @@ class UniPCSampler(ClipsX0, DiffusionSampler):
         self.solver_order = check_int("solver_order", solver_order, 1, 3)
         self.variant = check_choice("variant", variant, ("bh1", "bh2"))
         self.lower_order_final = check_bool("lower_order_final", lower_order_final)
-        self.disable_corrector = tuple(check_int(f"disable_corrector={disable_corrector!r}: step", i, low=0) for i in disable_corrector)
+        where = f"disable_corrector={disable_corrector!r}: step"
+        self.disable_corrector = tuple(check_int(where, i, low=0) for i in disable_corrector)
 
     def initial_state(self, grid: TimeGrid) -> UniPCState:
         """Plan the coefficients of every step of ``grid`` (host floats); no estimates yet."""
