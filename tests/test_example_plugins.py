@@ -70,4 +70,4 @@ def test_example_plugin_tests_and_the_pytest_plugin(installed_examples: tuple[Pa
         text=True,
         timeout=600,
     )
-    assert result.returncode == 0 and "16 passed" in result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0 and "18 passed" in result.stdout, result.stdout + result.stderr

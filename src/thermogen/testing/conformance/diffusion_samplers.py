@@ -260,10 +260,44 @@ def check_works_in_pipeline(sampler: Any) -> CheckResult:
     return passed("works_in_pipeline", f"mode share {share:.2f} (expected 0.70)")
 
 
+def check_configuration_only(sampler: Any) -> CheckResult:
+    """The sampler is configuration only: two loops run interleaved on one object each equal the loop run
+    alone (bitwise), and a whole run leaves the object's attributes unchanged."""
+    from thermogen.schedules import OffsetCosineSchedule
+
+    s = _sampler(sampler)
+    model, schedule = NoisyMixturePredictor(MIXTURE), OffsetCosineSchedule()
+    before = repr(s.__dict__)
+    starts = [torch.randn(32, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) for seed in (0, 1)]
+    grids = [s.grid(schedule, 8), s.grid(schedule, 5)]
+    alone = [
+        s.sample(model, x, grid, generator=torch.Generator().manual_seed(10 + k)).sample
+        for k, (x, grid) in enumerate(zip(starts, grids))
+    ]
+    xs, states = list(starts), [s.initial_state(grid) for grid in grids]
+    generators = [torch.Generator().manual_seed(10 + k) for k in range(2)]
+    for i in range(max(grid.num_steps for grid in grids)):
+        for k, grid in enumerate(grids):
+            if i < grid.num_steps:
+                out = s.solve_step(model.denoise, grid, i, xs[k], states[k], generators[k])
+                xs[k], states[k] = out.prev_sample, out.state
+    for k in range(2):
+        difference = float((xs[k] - alone[k]).abs().max())
+        require(
+            difference == 0.0,
+            "configuration_only",
+            f"loop {k} run interleaved with another on the same sampler vs alone: keep loop state in `state`",
+            f"max |difference| {difference:.3g}",
+        )
+    require(before == repr(s.__dict__), "configuration_only", "attributes after sampling", "changed by a loop")
+    return passed("configuration_only", "two interleaved loops equal the loops alone")
+
+
 CHECKS = (
     check_reproduces_mixture,
     check_convergence_order,
     check_deterministic_under_generator,
+    check_configuration_only,
     check_batch_independence,
     check_dtype_kept,
     check_finite_at_schedule_ends,
