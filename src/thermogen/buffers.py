@@ -67,11 +67,12 @@ class ReplayBuffer(Configurable):
 
     Stored on the CPU until :meth:`to` moves it.
 
-    Example:
-        >>> buffer = ReplayBuffer(capacity=4, sample_shape=(1, 2, 2), storage="uint8")
-        >>> buffer.push(torch.zeros(2, 1, 2, 2))
-        >>> len(buffer), buffer.storage.dtype
-        (2, torch.uint8)
+    Example::
+
+        buffer = ReplayBuffer(capacity=4, sample_shape=(1, 2, 2), storage="uint8")
+        buffer.push(torch.zeros(2, 1, 2, 2))
+        len(buffer), buffer.storage.dtype                    # 2, torch.uint8
+        starts, indices = buffer.sample(3)                   # (3, 1, 2, 2) float32; index -1 = fresh noise
     """
 
     registry_kind: ClassVar[str] = "components"

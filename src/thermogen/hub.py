@@ -54,6 +54,11 @@ class HubOptions:
         local_files_only: use the local Hub cache, never the network.
         cache_dir: the Hub cache folder (default: huggingface_hub's).
         token: a Hub token for private repos (True: the stored login).
+
+    Example::
+
+        pipe = DiffusionPipeline.from_pretrained("org/name", revision="v1.0", local_files_only=True)  # these fields
+        folder = resolve_directory("org/name", HubOptions(revision="v1.0", subfolder="model"))
     """
 
     subfolder: str | None = None

@@ -16,6 +16,12 @@ class Normalizer(Configurable):
 
     Images in [0, 1] become roughly zero-mean, unit-variance, like the noise
     they are mixed with. ``mean`` and ``std`` have one entry per channel.
+
+    Example::
+
+        normalizer = Normalizer.fit(MNIST(preprocess="diffusion").images)   # exact per-channel mean and std
+        x0 = normalizer.normalize(images)                    # (B, 1, 32, 32) in [0, 1] -> what the model sees
+        images = normalizer.denormalize(x0)                  # and back (no clipping)
     """
 
     registry_kind: ClassVar[str] = "components"

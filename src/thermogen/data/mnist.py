@@ -294,6 +294,12 @@ class MNIST(Dataset):
     ``(image, label)`` with an int label if ``with_labels``.
 
     Attributes: ``images`` float32 (N, 1, H, W); ``labels`` int64 (N,) in 0..9.
+
+    Example::
+
+        test = MNIST(split="test", preprocess="diffusion", with_labels=True)   # downloads once if missing
+        image, label = test[0]                               # (1, 32, 32) in [0, 1], an int in 0..9
+        test.images.shape                                    # (10000, 1, 32, 32)
     """
 
     def __init__(

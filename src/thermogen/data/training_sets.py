@@ -57,7 +57,13 @@ def folder_training_set(
 
 
 class SignedRangeImages(Dataset[Tensor]):
-    """A dataset of [0, 1] images, served in [-1, 1] (:func:`~thermogen.pixels.to_signed_range` per item)."""
+    """A dataset of [0, 1] images, served in [-1, 1] (:func:`~thermogen.pixels.to_signed_range` per item).
+
+    Example::
+
+        images = SignedRangeImages(ImageFolder("data/flowers", image_size=32))   # folder_training_set(..., "ebm")
+        images[0]                                            # (3, 32, 32) in [-1, 1], for an energy model
+    """
 
     def __init__(self, images: Dataset[Tensor]) -> None:
         self.images = images

@@ -27,8 +27,10 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     """Fréchet distance d² between N(mu1, sigma1) and N(mu2, sigma2).
 
     Args:
-        mu1, mu2: means (D,).
-        sigma1, sigma2: covariances (D, D), symmetric positive semi-definite.
+        mu1: mean (D,) of the first Gaussian.
+        sigma1: its covariance (D, D), symmetric positive semi-definite.
+        mu2: mean (D,) of the second Gaussian.
+        sigma2: its covariance (D, D), symmetric positive semi-definite.
 
     Returns:
         d² >= 0 (a squared distance, as FID reports it), as a Python float.

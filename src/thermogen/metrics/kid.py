@@ -20,7 +20,13 @@ from torch import Tensor
 
 
 class KID(NamedTuple):
-    """Mean and standard deviation (over subsets, ddof 0) of the MMD² estimates."""
+    """Mean and standard deviation (over subsets, ddof 0) of the MMD² estimates.
+
+    Example::
+
+        kid = kernel_inception_distance(real_features, fake_features, subset_size=1000)   # (N, d) each
+        print(f"KID {kid.mean:.4f} ± {kid.std:.4f}")          # about 0 for one distribution, may be < 0
+    """
 
     mean: float
     std: float

@@ -64,6 +64,12 @@ class MNISTClassifier(nn.Module):
         widths: channels of the conv blocks; each block halves the resolution,
             so at most 5 blocks (32 -> 1).
         feature_dims: size of the penultimate (feature) layer.
+
+    Example::
+
+        classifier = load_classifier()                       # the shipped one, in eval mode
+        features = classifier.features(images)               # (B, 128) for images (B, 1, 32, 32) in [0, 1]
+        digits = classifier(images).argmax(dim=1)            # (B,) in 0..9
     """
 
     def __init__(self, widths: Sequence[int] = (16, 32, 64), feature_dims: int = 128) -> None:

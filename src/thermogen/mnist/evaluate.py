@@ -134,7 +134,8 @@ def evaluate_images(
         classifier: feature extractor; default the shipped one (:func:`thermogen.mnist.classifier.load_classifier`).
         data_dir: MNIST folder for the default reference.
         batch_size: classifier batch size.
-        kid_subset_size, kid_num_subsets: see :func:`kernel_inception_distance`.
+        kid_subset_size: samples per KID subset (``subset_size`` of :func:`kernel_inception_distance`).
+        kid_num_subsets: KID subsets averaged (``num_subsets`` of :func:`kernel_inception_distance`).
         generator: draws the KID subsets (default: seeded 0, reproducible).
 
     Returns:

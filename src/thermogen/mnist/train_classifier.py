@@ -84,7 +84,8 @@ def train_classifier(
         warmup_steps: steps of linear learning-rate warm-up.
         augment: largest random shift in pixels (0: no augmentation).
         seed: the whole run (weights, data order, shifts) is a function of it.
-        widths, feature_dims: the network (see :class:`MNISTClassifier`).
+        widths: channels of the network's conv blocks (see :class:`MNISTClassifier`).
+        feature_dims: size of its feature layer.
         device: where to train.
         log: called with one line per epoch (e.g. ``print``).
 

@@ -84,7 +84,13 @@ def make_norm(kind: str, channels: int) -> nn.Module:
 
 
 class ResidualBlock(nn.Module):
-    """Pre-norm residual block: norm (no affine) -> conv3x3 -> swish -> conv3x3, plus a (1x1-projected) skip."""
+    """Pre-norm residual block: norm (no affine) -> conv3x3 -> swish -> conv3x3, plus a (1x1-projected) skip.
+
+    Example::
+
+        block = ResidualBlock(64, 96, norm="group")          # 64 != 96: the skip is a 1x1 conv
+        block(torch.randn(2, 64, 16, 16)).shape              # (2, 96, 16, 16)
+    """
 
     def __init__(self, in_channels: int, width: int, norm: str = "batch") -> None:
         super().__init__()
@@ -109,6 +115,12 @@ class UNet(NoisePredictor):
         embedding_dims: size of the sinusoidal noise-variance embedding (even).
         embedding_max_frequency: highest embedding frequency.
         norm: "batch" (the book's BatchNorm) or "group" (GroupNorm, batch-independent).
+
+    Example::
+
+        model = UNet(in_channels=1, image_size=32)           # the book's widths (32, 64, 96, 128)
+        eps = model(x_t, noise_level)                        # (B, 1, 32, 32); noise_level (B,) = noise rate
+        denoised = model.denoise(x_t, signal_rate=0.6, noise_rate=0.8)   # x0^ and eps^
     """
 
     conformance: ClassVar[dict[str, Any]] = {

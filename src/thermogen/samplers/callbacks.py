@@ -33,6 +33,14 @@ class StepInfo:
         t: diffusion time reached (a float) for diffusion samplers; None for energy samplers.
         sample: the current sample (B, ...).
         pred_original_sample: the current estimate of clean data (diffusion samplers), else None.
+
+    Example::
+
+        def stop_after_five(info: StepInfo):
+            print(f"step {info.step + 1}/{info.num_steps}: t = {info.t:.3f}")
+            return STOP if info.step == 4 else None              # None: go on
+
+        out = sampler.sample(model, x_T, sampler.grid(schedule, 50), callback=stop_after_five)
     """
 
     step: int

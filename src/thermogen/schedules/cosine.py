@@ -18,7 +18,14 @@ from thermogen.interfaces import NoiseSchedule
 
 
 class CosineSchedule(NoiseSchedule):
-    """``angle = t * pi / 2``: signal 1 at t = 0, noise 1 at t = 1."""
+    """``angle = t * pi / 2``: signal 1 at t = 0, noise 1 at t = 1.
+
+    Example::
+
+        schedule = CosineSchedule()
+        schedule.rates(0.5)                                  # (cos(pi/4), sin(pi/4)) = (0.7071, 0.7071)
+        x_t = schedule.add_noise(x0, torch.randn_like(x0), t=0.5)
+    """
 
     def rates64(self, t: Tensor) -> tuple[Tensor, Tensor]:
         angle = t * (math.pi / 2)
@@ -35,6 +42,12 @@ class OffsetCosineSchedule(NoiseSchedule):
     Args:
         max_signal_rate: signal rate at t = 0, in (0, 1].
         min_signal_rate: signal rate at t = 1, in [0, max_signal_rate).
+
+    Example::
+
+        schedule = OffsetCosineSchedule()                    # the book's 0.95 .. 0.02
+        schedule.signal_rate(0.0), schedule.signal_rate(1.0)   # 0.95, 0.02 (float64 tensors)
+        signal, noise = schedule.rates(t, like=x0)           # t (B,) -> (B, 1, 1, 1) in x0's dtype
     """
 
     def __init__(self, max_signal_rate: float = 0.95, min_signal_rate: float = 0.02) -> None:

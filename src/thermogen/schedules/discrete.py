@@ -51,6 +51,16 @@ class DiscreteSchedule(NoiseSchedule):
         num_train_timesteps: T, the number of discrete steps (>= 2).
         rescale_betas_zero_snr: rescale the betas so that the terminal SNR is
             zero (Lin et al. 2023); then ``noise_rate(1) == 1``.
+
+    Example::
+
+        class ConstantBetas(DiscreteSchedule):               # beta_i = beta for every step
+            def __init__(self, beta: float = 0.01, num_train_timesteps: int = 1000) -> None:
+                self.beta = beta                             # make_betas reads it: set before super().__init__
+                super().__init__(num_train_timesteps)
+
+            def make_betas(self) -> Tensor:
+                return torch.full((self.num_train_timesteps,), self.beta, dtype=torch.float64)
     """
 
     def __init__(self, num_train_timesteps: int = 1000, rescale_betas_zero_snr: bool = False) -> None:

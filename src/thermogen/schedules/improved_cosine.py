@@ -35,6 +35,11 @@ class ImprovedCosineSchedule(DiscreteSchedule):
         s: time offset, >= 0 (0.008 in the paper).
         max_beta: upper clip of every beta, in (0, 1) (0.999 in the paper).
         rescale_betas_zero_snr: rescale to zero terminal SNR (Lin et al. 2023).
+
+    Example::
+
+        schedule = ImprovedCosineSchedule()                  # diffusers' "squaredcos_cap_v2"
+        schedule.betas.max(), schedule.alpha_bar(1.0)        # 0.999 (the clip), about 2.4e-9
     """
 
     def __init__(

@@ -34,6 +34,12 @@ class LinearSchedule(DiscreteSchedule):
         beta_end: last beta, in [beta_start, 1).
         num_train_timesteps: T (>= 2).
         rescale_betas_zero_snr: rescale to zero terminal SNR (Lin et al. 2023).
+
+    Example::
+
+        schedule = LinearSchedule()                          # DDPM: betas 1e-4 .. 0.02 over 1000 steps
+        schedule.alphas_cumprod[-1]                          # about 4.0e-5, = alpha_bar(1.0)
+        schedule.timestep_to_time(torch.tensor([0, 999]))    # t = 0.001 and 1.0
     """
 
     def __init__(
@@ -58,6 +64,11 @@ class ScaledLinearSchedule(LinearSchedule):
     alpha_bar(1) ≈ 4.7e-3 (signal rate ≈ 0.068): far from pure noise at t = 1.
     The arguments are those of :class:`LinearSchedule`, with other defaults;
     only the betas differ (linear in ``sqrt(beta)`` instead of ``beta``).
+
+    Example::
+
+        ScaledLinearSchedule().signal_rate(1.0)              # about 0.068: not pure noise at t = 1
+        ScaledLinearSchedule(rescale_betas_zero_snr=True).rates(1.0)   # (0, 1): pair with v-prediction
     """
 
     def __init__(

@@ -34,7 +34,13 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_pro
 
 
 class Patcher(Protocol):
-    """What :func:`patch_client` needs: pytest's ``MonkeyPatch`` has it, and so does :class:`SimplePatcher`."""
+    """What :func:`patch_client` needs: pytest's ``MonkeyPatch`` has it, and so does :class:`SimplePatcher`.
+
+    Example::
+
+        patch_client(monkeypatch, hub.endpoint, *prepare_home(tmp_path))        # in a pytest test
+        patch_client(SimplePatcher(), hub.endpoint, *prepare_home(tmp_path))    # anywhere else
+    """
 
     def setattr(self, target: Any, name: str, value: Any) -> None: ...
     def setenv(self, name: str, value: str) -> None: ...
@@ -42,7 +48,15 @@ class Patcher(Protocol):
 
 
 class SimplePatcher:
-    """A minimal monkeypatch without pytest: ``setattr``, ``setenv``, ``delenv`` and ``undo``."""
+    """A minimal monkeypatch without pytest: ``setattr``, ``setenv``, ``delenv`` and ``undo``.
+
+    Example::
+
+        patcher = SimplePatcher()
+        patcher.setenv("HF_HUB_OFFLINE", "1")
+        ...                                                  # code that must not reach the network
+        patcher.undo()                                       # the environment as it was, in reverse order
+    """
 
     def __init__(self) -> None:
         self._undo: list[Any] = []

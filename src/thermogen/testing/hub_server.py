@@ -55,7 +55,15 @@ def git_blob_sha1(data: bytes) -> str:
 
 
 class HubError(Exception):
-    """An HTTP error answer: status, optional X-Error-Code and extra headers."""
+    """An HTTP error answer: status, optional X-Error-Code and extra headers.
+
+    Example::
+
+        try:
+            hub.list_files("org/missing")
+        except HubError as error:                            # the client sees it as an HTTP error
+            error.status, error.code                         # 404, "RepoNotFound"
+    """
 
     def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None):
         super().__init__(message)
@@ -64,6 +72,14 @@ class HubError(Exception):
 
 @dataclass
 class Repo:
+    """One repo of a :class:`LocalHub`: immutable commits (``sha -> {path: bytes}``) and branches (``name -> sha``).
+
+    Example::
+
+        repo = hub.repos["model", "org/tiny"]                # keyed by (repo type, repo id)
+        files = repo.commits[repo.resolve("main")]           # {path: bytes} of the head of main
+    """
+
     repo_id: str
     repo_type: str
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
@@ -93,7 +109,14 @@ def _wants_private(body: dict) -> bool:
 
 
 class LocalHub:
-    """In-memory Hub on an ephemeral 127.0.0.1 port; ``start()`` / ``stop()``."""
+    """In-memory Hub on an ephemeral 127.0.0.1 port; ``start()`` / ``stop()``.
+
+    Example::
+
+        with local_hub() as hub:                             # a started LocalHub, the client pointed at it
+            pipe.push_to_hub("org/tiny", token=hub.token)
+            hub.list_files("org/tiny")                       # ["README.md", "model/config.json", ...]
+    """
 
     def __init__(self, token: str | None = None):
         self.token = token

@@ -42,7 +42,15 @@ def targets(config: pytest.Config, target: str) -> list[tuple[str, str]]:
 
 
 class ConformanceItem(pytest.Item):
-    """One check on one component; fails with the check's ConformanceError."""
+    """One check on one component; fails with the check's ConformanceError.
+
+    Example::
+
+        item = ConformanceItem.from_parent(collector, name="variance_preserving[sigmoid]",   # what the collector makes
+                                           check=schedules.check_variance_preserving, component="sigmoid",
+                                           kind="schedules")
+        item.runtest()                                       # ConformanceError if "sigmoid" breaks the property
+    """
 
     def __init__(self, *, check: Callable[..., CheckResult], component: str, kind: str | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -63,7 +71,14 @@ class ConformanceItem(pytest.Item):
 
 
 class ConformanceCollector(pytest.Collector):
-    """The node under which the conformance items live (``thermogen-conformance::<check>[<component>]``)."""
+    """The node under which the conformance items live (``thermogen-conformance::<check>[<component>]``).
+
+    Example::
+
+        collector = ConformanceCollector.from_parent(session, name="thermogen-conformance",
+                                                     components=[("schedules", "sigmoid")])
+        items = list(collector.collect())                    # one ConformanceItem per schedule check
+    """
 
     def __init__(self, *, components: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -78,7 +93,13 @@ class ConformanceCollector(pytest.Collector):
 
 
 class ConformancePlugin:
-    """Adds the conformance items after normal collection."""
+    """Adds the conformance items after normal collection.
+
+    Example::
+
+        # what `pytest --thermogen-conformance=thermogen-sigmoid` does (thermogen_pytest.pytest_configure)
+        config.pluginmanager.register(ConformancePlugin(config, "thermogen-sigmoid"), "thermogen-conformance-collector")
+    """
 
     def __init__(self, config: pytest.Config, target: str) -> None:
         self.config, self.target = config, target

@@ -22,6 +22,11 @@ class EpochBatches:
         seed: base seed; epoch ``e`` uses permutation seed ``seed + e``.
         rank: this process's index in [0, world_size).
         world_size: number of processes; one step consumes ``batch_size * world_size`` items.
+
+    Example::
+
+        batches = EpochBatches(num_items=60_000, batch_size=64, seed=0)   # steps_per_epoch = 937
+        images = gather(dataset, batches.indices(step))      # (64, ...); the same batch at this step after a resume
     """
 
     def __init__(self, num_items: int, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:

@@ -51,7 +51,14 @@ from thermogen.weights import load_module_state
 
 @dataclass
 class DiffusionTrainingConfig(LoopConfig):
-    """Hyper-parameters of :class:`DiffusionTrainer` (book values as defaults, batch per process)."""
+    """Hyper-parameters of :class:`DiffusionTrainer` (book values as defaults, batch per process).
+
+    Example::
+
+        config = DiffusionTrainingConfig(steps=5000, loss="mse", prediction_type="v", loss_weighting="min_snr")
+        pipe = build_diffusion_pipeline(images, prediction_type="v")   # the model must output what is trained
+        DiffusionTrainer(pipe, images, "runs/v", config).train()
+    """
 
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -90,6 +97,13 @@ class DiffusionTrainer(TrainingLoop):
     ``pipeline.model`` always holds the EMA weights; the raw training weights
     live in the trainer (and in the checkpoint's trainer state). The model's
     ``prediction_type`` (its config) must be ``config.prediction_type``, the training target.
+
+    Example::
+
+        images = mnist_training_set()                        # 60,000 digits (1, 32, 32) in [0, 1]
+        pipe = build_diffusion_pipeline(images)              # the book's U-Net, offset cosine schedule, DDIM
+        DiffusionTrainer(pipe, images, "runs/ddim", DiffusionTrainingConfig(steps=5000)).train()
+        pipe.save_pretrained("ddim-mnist")                   # pipe.model holds the EMA weights
     """
 
     config: DiffusionTrainingConfig

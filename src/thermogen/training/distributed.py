@@ -22,6 +22,13 @@ class ProcessContext:
         rank: global rank (0 in a single-process run).
         world_size: number of processes.
         device: the device this process trains on.
+
+    Example::
+
+        context = init_process()                             # torchrun's RANK, WORLD_SIZE, ...; else rank 0 of 1
+        trainer = DiffusionTrainer(pipe, images, "runs/ddim", config, context)
+        if context.is_main:                                  # only rank 0 writes
+            print(f"{context.world_size} processes, this one on {context.device}")
     """
 
     rank: int = 0

@@ -43,7 +43,13 @@ from thermogen.weights import load_module_state
 
 @dataclass
 class EBMTrainingConfig(LoopConfig):
-    """Hyper-parameters of :class:`EBMTrainer` (book / Lippe values as defaults, batch per process)."""
+    """Hyper-parameters of :class:`EBMTrainer` (book / Lippe values as defaults, batch per process).
+
+    Example::
+
+        config = EBMTrainingConfig(steps=2000, batch_size=64, alpha=0.05)
+        EBMTrainer(build_ebm_pipeline((1, 32, 32)), mnist_training_set(preprocess="ebm"), "runs/ebm", config).train()
+    """
 
     steps: int = 468
     batch_size: int = 128

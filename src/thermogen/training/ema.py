@@ -20,6 +20,14 @@ class EMA:
     ``min(decay, (1 + n) / (10 + n))`` (TensorFlow's ``num_updates`` rule): the
     average forgets the untrained initial weights quickly, which matters for
     short runs; a constant 0.999 keeps 13 % of the initialisation after 2,000 steps.
+
+    Example::
+
+        ema = EMA(model, decay=0.999)                        # a frozen deep copy, in eval mode
+        for step in range(steps):
+            ...                                              # loss.backward(); optimizer.step()
+            ema.update(model, update=step)
+        averaged = ema.model                                 # what the pipeline samples with
     """
 
     def __init__(self, model: nn.Module, decay: float = 0.999, warmup: bool = True) -> None:
@@ -58,6 +66,11 @@ class PowerEMA(EMA):
     with the run (its relative width ``sigma_rel`` is fixed), so the same ``gamma`` suits a
     short and a long run, and the untrained initialisation is forgotten at once
     (``decay_1 = 0``). ``gamma = 6.94`` gives ``sigma_rel = 0.10``, ``16.97`` gives 0.05.
+
+    Example::
+
+        ema = PowerEMA(model, gamma=6.94)                    # PowerEMA.relative_width(6.94) = 0.10
+        ema.update(model, update=step)                       # after every optimizer step; update 0 copies the model
     """
 
     def __init__(self, model: nn.Module, gamma: float = 6.94) -> None:

@@ -12,7 +12,14 @@ from thermogen.errors import CheckpointError
 
 
 class TrainingLog:
-    """Append ``{"step": ..., "time": ..., **metrics}`` lines to ``path`` (no-op when not enabled)."""
+    """Append ``{"step": ..., "time": ..., **metrics}`` lines to ``path`` (no-op when not enabled).
+
+    Example::
+
+        log = TrainingLog(Path("runs/ddim/log.jsonl"), enabled=context.is_main)
+        log.write(step=100, loss=0.031)                      # appends {"time": ..., "step": 100, "loss": 0.031}
+        read_log(log.path)[-1]["loss"]                       # 0.031
+    """
 
     def __init__(self, path: Path, enabled: bool = True) -> None:
         self.path = path

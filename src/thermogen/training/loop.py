@@ -36,6 +36,12 @@ class LoopConfig:
     ``lr_warmup_steps`` of linear warm-up, then ``learning_rate`` until
     ``lr_decay_start``, then a ``lr_decay`` ("none", "cosine" or "linear") down to
     ``lr_final_ratio * learning_rate`` at ``steps``.
+
+    Example::
+
+        config = LoopConfig(steps=10_000, lr_warmup_steps=500, lr_decay="cosine", lr_decay_start=5_000)
+        rates = config.learning_rate_schedule()
+        rates.rate(0), rates.rate(499), rates.rate(9_999)    # 2e-06, 0.001 (warm-up done), about 0
     """
 
     steps: int = 2000
@@ -74,6 +80,17 @@ class TrainingLoop(ABC):
 
     Only the main process writes (see :class:`ProcessContext`); every process
     takes its shard of the same seeded per-epoch permutation (:class:`EpochBatches`).
+
+    Example::
+
+        class MyTrainer(TrainingLoop):                       # and check, save_samples, save/load_checkpoint
+            def train_step(self) -> dict[str, Tensor]:
+                images = gather(self.dataset, self.batches.indices(self.step))
+                loss = ...                                   # backward, self.set_learning_rate(optimizer), step
+                self.step += 1
+                return {"loss": loss.detach()}               # tensors: nothing waits for the device
+
+        MyTrainer(dataset, "runs/mine", LoopConfig(steps=1000), ProcessContext()).train()
     """
 
     def __init__(self, dataset: Dataset, out_dir: str | Path, config: LoopConfig, context: ProcessContext) -> None:

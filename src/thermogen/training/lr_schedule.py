@@ -19,7 +19,13 @@ LR_DECAYS = ("none", "cosine", "linear")
 
 @dataclass(frozen=True)
 class LearningRateSchedule:
-    """The rate at each optimizer step (0-based: ``rate(0)`` is used by the first step)."""
+    """The rate at each optimizer step (0-based: ``rate(0)`` is used by the first step).
+
+    Example::
+
+        schedule = LearningRateSchedule(base=1e-3, total_steps=10_000, decay="cosine", decay_start=8_000)
+        schedule.rate(0), schedule.rate(9_000), schedule.rate(10_000)   # 0.001, 0.0005, 0.0
+    """
 
     base: float
     total_steps: int

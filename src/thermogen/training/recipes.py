@@ -53,7 +53,10 @@ def build_diffusion_pipeline(
         images: the training set; its first item gives the shape, and the normalizer is fitted
             on its ``images`` tensor if it has one (e.g. :class:`~thermogen.data.MNIST`), else
             on its first :data:`NORMALIZER_IMAGES` items.
-        model, widths, block_depth, attention: the noise predictor (:func:`noise_predictor`).
+        model: the noise predictor, ``"unet"`` or ``"ddpm_unet"`` (:func:`noise_predictor`).
+        widths: its channels per level (None: the network's default).
+        block_depth: its residual blocks per level.
+        attention: self-attention in the middle (``"ddpm_unet"`` only).
         schedule: a registered noise schedule, with its defaults.
         sampler: the sampler saved with the pipeline (:func:`recipe_sampler`).
         prediction_type: what the network is trained to output ("epsilon" or "v"), saved in its config.

@@ -31,6 +31,13 @@ class RunLock:
 
     Raises:
         RunLockedError: another live process holds the folder (the message names it).
+
+    Example::
+
+        with RunLock("runs/ddim") as lock:
+            if lock.stale_holder:                            # the lock of a run that died, taken over
+                print(f"took over from pid {lock.stale_holder['pid']}")
+            trainer.train()
     """
 
     def __init__(self, out_dir: str | os.PathLike[str]) -> None:

@@ -53,6 +53,13 @@ class FittedGrid:
         initial_timesteps: that starting grid's visited times.
         initial_spacing: the name of that spacing.
         sampling_runs: how many times D was evaluated (each run costs N model evaluations on the batch).
+
+    Example::
+
+        fit = fit_timesteps(model, schedule, DDIMSampler(), nfe=5, x_T=x_T,
+                            reference=reference_solution(model, schedule, x_T))
+        print(f"{fit.initial_spacing}: {fit.initial_distance:.4f} -> fitted: {fit.distance:.4f}")
+        sampler = with_timesteps(DDIMSampler(), fit.timesteps)   # spacing="custom", saved in its config
     """
 
     timesteps: tuple[float, ...]

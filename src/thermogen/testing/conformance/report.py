@@ -22,6 +22,13 @@ class ConformanceError(AssertionError):
     Attributes:
         check: the property's name, e.g. ``"variance_preserving"``.
         measured: what the kit measured (a short string), e.g. ``"signal² + noise² = 1.21 at t = 1.0"``.
+
+    Example::
+
+        try:
+            schedules.check_variance_preserving(MySchedule())
+        except ConformanceError as error:                    # an AssertionError: a failed test under pytest
+            error.check, error.measured                      # "variance_preserving", e.g. "signal² + noise² = 2"
     """
 
     def __init__(self, check: str, message: str, measured: str) -> None:
@@ -32,7 +39,14 @@ class ConformanceError(AssertionError):
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check on one component: ``name``, ``verdict`` (pass / fail / skip), ``measured`` value, ``component``."""
+    """One check on one component: ``name``, ``verdict`` (pass / fail / skip), ``measured`` value, ``component``.
+
+    Example::
+
+        result = run_check(schedules.check_variance_preserving, "cosine")
+        result.verdict, result.measured                      # "pass", "max |signal² + noise² - 1| = 2.2e-16"
+        print(format_table(run_checks("cosine")))            # one row per check
+    """
 
     name: str
     verdict: str
