@@ -53,6 +53,13 @@ class Configurable:
     usually by inheriting it from an interface such as ``NoiseSchedule``.
     Constructor arguments must be JSON values (numbers, strings, booleans,
     None, lists and dicts of those); tuples are stored as lists.
+
+    Example::
+
+        schedule = LinearSchedule(beta_end=0.012)            # the arguments it was called with are its config
+        schedule.to_config()                                 # {"_class_name": "linear", ..., "beta_end": 0.012, ...}
+        NoiseSchedule.from_config({"_class_name": "cosine"})   # CosineSchedule(), found by its registered name
+        schedule.save_pretrained("my-schedule")              # config.json; LinearSchedule.from_pretrained reads it
     """
 
     registry_kind: ClassVar[str]

@@ -201,6 +201,16 @@ class NoiseSchedule(Configurable, ABC):
     against it: a tensor ``t`` of shape ``(B,)`` for a sample of shape
     ``(B, ...)`` is treated as one time per sample, any other shape must
     broadcast by the usual rules.
+
+    Example::
+
+        @register("schedules", "linear_log_snr")
+        class LinearLogSNR(NoiseSchedule):                   # log-SNR from +10 at t = 0 to -10 at t = 1
+            def rates64(self, t: Tensor) -> tuple[Tensor, Tensor]:
+                log_snr = 10.0 - 20.0 * t
+                return torch.sigmoid(log_snr).sqrt(), torch.sigmoid(-log_snr).sqrt()   # signal² + noise² = 1
+
+        signal, noise = LinearLogSNR().rates(torch.rand(8), like=x0)   # each (8, 1, 1, 1) in x0's dtype
     """
 
     registry_kind: ClassVar[str] = "schedules"
@@ -288,6 +298,12 @@ class Sampler(Configurable, ABC):
     :class:`thermogen.samplers.EnergySampler` (Markov chains on an
     :class:`EnergyModel`). Each has a step-wise API for custom loops and a
     ``sample`` method that runs the whole loop.
+
+    Example::
+
+        sampler = Sampler.from_config({"_class_name": "ddim", "eta": 0.5})   # a DDIMSampler, by registered name
+        sampler.config                                       # {"eta": 0.5, "spacing": "leading", ...}
+        isinstance(sampler, DiffusionSampler), isinstance(HMCSampler(), EnergySampler)   # True, True
     """
 
     registry_kind: ClassVar[str] = "samplers"

@@ -114,7 +114,14 @@ def add_out_image(parser: Any, default: str) -> None:
 
 class DefaultsFormatter(argparse.HelpFormatter):
     """Help that states every option's default: "(default: X)" is appended unless the text already
-    says it, the option is a flag (off by default) or its default is None (the text describes it)."""
+    says it, the option is a flag (off by default) or its default is None (the text describes it).
+
+    Example::
+
+        parser = argparse.ArgumentParser(prog="train", formatter_class=DefaultsFormatter)
+        parser.add_argument("--steps", type=int, default=2000, help="optimizer steps")
+        parser.format_help()                                 # "... --steps STEPS  optimizer steps (default: 2000)"
+    """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""

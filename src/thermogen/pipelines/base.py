@@ -45,6 +45,13 @@ class Pipeline(Configurable):
     Constructor arguments named in ``component_kinds`` are components; the
     other (JSON) arguments are stored in ``model_index.json`` beside the
     component names.
+
+    Example::
+
+        pipe = DiffusionPipeline.from_pretrained("thermogen/ddim-mnist", sampler="dpmpp_2m")   # swap a component
+        pipe.components                                      # {"model": DDPMUNet, ..., "sampler": DPMSolverPP2M, ...}
+        pipe.save_pretrained("my-pipeline")                  # model_index.json, README.md, one folder per component
+        Pipeline.from_pretrained("my-pipeline")              # the registered class model_index.json names
     """
 
     registry_kind: ClassVar[str] = "pipelines"
@@ -268,6 +275,12 @@ class PipelineOutput:
 
     Subclasses are frozen dataclasses whose first field is ``images``; as in diffusers,
     integer indices count only the fields that are not None.
+
+    Example::
+
+        out = pipe(batch_size=4, output_type="pt")           # a DiffusionPipelineOutput
+        out[0] is out.images, out["images"] is out.images    # True, True
+        (images,) = out.to_tuple()                           # the fields that are not None (trajectory is None)
     """
 
     def to_tuple(self) -> tuple[Any, ...]:
