@@ -157,10 +157,44 @@ def check_config_round_trip(sampler: Any) -> CheckResult:
     return passed("config_round_trip", config["_class_name"])
 
 
+def check_configuration_only(sampler: Any) -> CheckResult:
+    """The sampler is configuration only: two chains run interleaved on one object each equal the chain run
+    alone (bitwise), and sampling leaves the object's attributes unchanged."""
+    s = _sampler(sampler)
+    model = GaussianMixtureEnergy(MIXTURE).double()
+    before = repr(s.__dict__)
+    starts = [_start(16), _start(16) + 0.5]
+    lengths = (6, 4)
+    alone = [
+        s.sample(model, x, num_steps=n, generator=torch.Generator().manual_seed(20 + k)).sample
+        for k, (x, n) in enumerate(zip(starts, lengths))
+    ]
+    xs = list(starts)
+    states = [s.initial_state(model, x, n) for x, n in zip(starts, lengths)]
+    generators = [torch.Generator().manual_seed(20 + k) for k in range(2)]
+    with s.frozen(model):
+        for i in range(max(lengths)):
+            for k, n in enumerate(lengths):
+                if i < n:
+                    out = s.step(model, xs[k], states[k], generator=generators[k])
+                    xs[k], states[k] = out.sample, out.state
+    for k in range(2):
+        difference = float((xs[k] - alone[k]).abs().max())
+        require(
+            difference == 0.0,
+            "configuration_only",
+            f"chain {k} run interleaved with another on the same sampler vs alone: keep chain state in `state`",
+            f"max |difference| {difference:.3g}",
+        )
+    require(before == repr(s.__dict__), "configuration_only", "attributes after sampling", "changed by a chain")
+    return passed("configuration_only", "two interleaved chains equal the chains alone")
+
+
 CHECKS = (
     check_recovers_mixture,
     check_parameters_frozen,
     check_deterministic_under_generator,
+    check_configuration_only,
     check_dtype_kept,
     check_config_round_trip,
 )
