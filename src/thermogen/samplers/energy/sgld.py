@@ -90,16 +90,12 @@ class SGLDSampler(EnergySampler):
         """One step of the book's chain from ``x`` (B, ...); returns a new tensor (``x`` is not modified)."""
         position = check_state(state, ChainPosition, type(self).__name__)
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        # In-place updates on the fresh tensor `x_new`.
-        x_new = torch.add(x, noise, alpha=self.noise_std * noise_scale(self.final_noise_scale, position))
-        self._clip_sample(x_new)
+        x_new = self._clipped(x + (self.noise_std * noise_scale(self.final_noise_scale, position)) * noise)
         _, score = model.energy_and_score(x_new)
         if self.grad_clip is not None:
             score = score.clamp(-self.grad_clip, self.grad_clip)
-        x_new.add_(score, alpha=self.step_size)
-        self._clip_sample(x_new)
+        x_new = self._clipped(x_new + self.step_size * score)
         return EnergyStepOutput(sample=x_new, state=position.advanced())
 
-    def _clip_sample(self, x: Tensor) -> None:
-        if self.sample_clip is not None:
-            x.clamp_(self.sample_clip[0], self.sample_clip[1])
+    def _clipped(self, x: Tensor) -> Tensor:
+        return x if self.sample_clip is None else x.clamp(self.sample_clip[0], self.sample_clip[1])
