@@ -35,14 +35,13 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from thermogen.checks import check_bool, check_int
 from thermogen.parameterisation import Denoised, safe_rate
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
-from thermogen.samplers.diffusion.multistep import LOWER_ORDER_FINAL_BELOW, is_finite, step_order
+from thermogen.samplers.diffusion.multistep import LOWER_ORDER_FINAL_BELOW, is_finite, linear_combination, step_order
 from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(24)
@@ -160,7 +159,7 @@ class AdamsSampler(DiffusionSampler):
         if len(weights) == 1:
             prev_sample = a_prev * denoised.x0 + s_prev * denoised.eps
             return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=denoised.x0, state=next_state)
-        e = sum((w * eps_j for w, eps_j in zip(weights, history[::-1])), torch.zeros_like(sample))
+        e = linear_combination(history[::-1], weights)
         c_x = a_prev / safe_rate(a, sample.dtype)
         prev_sample = c_x * (sample - s * e) + s_prev * e
         return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=denoised.x0, state=next_state)

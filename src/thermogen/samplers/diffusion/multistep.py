@@ -17,6 +17,9 @@ k steps. Three things lower the order of a step, all decided on the host:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+from torch import Tensor
 
 LOWER_ORDER_FINAL_BELOW = 15
 """With ``lower_order_final``, grids of fewer steps than this lower the order of the last steps (as diffusers)."""
@@ -48,3 +51,15 @@ def step_order(
 
 def is_finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
+
+
+def linear_combination(terms: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
+    """``sum_i weights_i terms_i`` as a new tensor, in one pass per term (one allocation, in-place adds).
+
+    The one fused form of the multistep samplers: their updates combine up to five tensors, and
+    on large batches the temporaries of ``w_1 t_1 + w_2 t_2 + ...`` cost as much as the sums.
+    """
+    out = terms[0] * weights[0]
+    for term, weight in zip(terms[1:], weights[1:]):
+        out.add_(term, alpha=weight)
+    return out

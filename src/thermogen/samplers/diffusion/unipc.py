@@ -34,7 +34,6 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, NamedTuple
 
-import torch
 from torch import Tensor
 
 from thermogen.checks import check_bool, check_choice, check_int
@@ -42,7 +41,7 @@ from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.dpm_solver import half_log_snr
 from thermogen.samplers.diffusion.grid import TimeGrid
-from thermogen.samplers.diffusion.multistep import is_finite, step_order
+from thermogen.samplers.diffusion.multistep import is_finite, linear_combination, step_order
 from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
 from thermogen.samplers.diffusion.thresholding import ClipsX0
 
@@ -118,7 +117,7 @@ def unipc_coefficients(
 
 def combine(x: Tensor, c_x: float, terms: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
     """``c_x x + sum_i weights_i terms_i`` (a new tensor)."""
-    return c_x * x + sum((weight * term for weight, term in zip(weights, terms)), torch.zeros_like(x))
+    return linear_combination([x, *terms], [c_x, *weights])
 
 
 class _Plan(NamedTuple):
