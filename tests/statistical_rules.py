@@ -1,5 +1,5 @@
 """Acceptance rules of the replay-buffer, interpolation and sampler-noise checks, each with the power to
-reject named near misses (shown in tests/test_statistical_power.py).
+reject named near misses (shown in tests/testing/test_statistical_power.py).
 
 Each rule returns why its input does not follow the law it checks (None or an empty
 list: it does). Thresholds sit at about 4 standard errors, so a correct implementation

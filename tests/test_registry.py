@@ -257,6 +257,6 @@ def test_installed_plugin_schedule_drives_a_sampler_loop(installed_plugins: Path
     samples = out.pred_original_sample
     assert torch.isfinite(samples).all()
     # both modes in the right proportion, at the right places, with the right spread: the rule rejects weights
-    # (0.55, 0.45) or (0.45, 0.55), means shrunk 5 % and stds x1.3 at this N (tests/test_statistical_power.py)
+    # (0.55, 0.45) or (0.45, 0.55), means shrunk 5 % and stds x1.3 at this N (tests/testing/test_statistical_power.py)
     problems = mixture_mismatches(samples, mixture, **PLUGIN_LOOP_BIAS)
     assert not problems, problems

@@ -4,7 +4,7 @@ Run once, with diffusers installed (it is not a thermogen dependency)::
 
     python tests/reference/make_ddim_reference.py
 
-The tests (tests/test_ddim_equivalence.py) only read the file. Setup:
+The tests (tests/samplers/diffusion/test_ddim_equivalence.py) only read the file. Setup:
 
 * betas: diffusers' ``linear`` schedule (1e-4 .. 0.02, T = 1000), but in float64:
   diffusers stores float32 betas, so its ``betas`` / ``alphas_cumprod`` /

@@ -4,7 +4,7 @@ Run once, with diffusers installed (it is not a thermogen dependency)::
 
     python tests/reference/make_few_step_reference.py
 
-The tests (tests/test_few_step_reference.py) only read the file. Setup:
+The tests (tests/samplers/diffusion/test_few_step_reference.py) only read the file. Setup:
 
 * betas in float64 (diffusers stores float32 tables; they are replaced after
   construction, and so are UniPC's and DEIS's float32 ``sigmas``):

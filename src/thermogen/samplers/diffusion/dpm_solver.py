@@ -27,7 +27,7 @@ steps, on the last steps (last step 1st order, the one before at most 2nd), as
 in diffusers' ``DPMSolverMultistepScheduler``. All coefficients are Python
 floats computed on the host.
 
-Measured orders (tests/test_samplers.py, exact mixture denoiser, log-SNR grid):
+Measured orders (tests/samplers/diffusion/test_samplers.py, exact mixture denoiser, log-SNR grid):
 1.9 for 2M and 3.0 for 3M. The 3M term ``phi_2 x0''`` keeps the factor 2 of
 ``x0'' = 2 f012``; diffusers' third-order update weights its ``D2 = h^2 f012`` by
 ``phi_2 / h^2``, half of that, which measured ~2.2 here.

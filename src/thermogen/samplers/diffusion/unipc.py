@@ -24,7 +24,7 @@ the order of accuracy by one. The next predictor starts from x_c. No corrector
 follows the last step (there is no model output there).
 
 The step to sigma = 0 is first order (the result is m_0; B(h) = -h of ``bh1`` is
-infinite there). tests/test_few_step_reference.py checks it step for step against
+infinite there). tests/samplers/diffusion/test_few_step_reference.py checks it step for step against
 diffusers' ``UniPCMultistepScheduler`` (``predict_x0=True``).
 """
 

@@ -13,7 +13,7 @@ against the truth, each at about 4 standard errors of the sample size:
 * spreads: each component's per-coordinate std within 4 standard errors
   (std / sqrt(2 n_k)) plus ``std_bias`` relative.
 
-thermogen's tests/test_statistical_power.py shows that the rule rejects each of the
+thermogen's tests/testing/test_statistical_power.py shows that the rule rejects each of the
 near misses named above, and accepts exact samples, at the sample sizes the kit uses
 (5,000 diffusion samples, 4,000 energy chains). The conformance checks and
 thermogen's own tests share this one copy of the rule.

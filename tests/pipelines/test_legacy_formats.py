@@ -12,12 +12,13 @@ import warnings
 from pathlib import Path
 
 import torch
+from locations import REFERENCE
 from safetensors.torch import load_file
 
 from thermogen.pipelines import DiffusionPipeline, Pipeline
 
-LEGACY = Path(__file__).parent / "reference" / "diffusion-0.1-format"
-LEGACY_IMAGES = load_file(str(Path(__file__).parent / "reference" / "diffusion-0.1-format-images.safetensors"))
+LEGACY = REFERENCE / "diffusion-0.1-format"
+LEGACY_IMAGES = load_file(str(REFERENCE / "diffusion-0.1-format-images.safetensors"))
 
 
 def test_a_0_1_folder_loads_with_the_prediction_type_on_the_model() -> None:

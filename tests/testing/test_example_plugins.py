@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from locations import ROOT
 from test_registry import pip_install_target
 
 from thermogen import registry
 from thermogen.testing.conformance import distribution_components, format_table, run_checks
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = {  # example folder -> (distribution, its components as (registry kind, name))
     "plugin_schedule": ("thermogen-sigmoid", [("schedules", "sigmoid")]),
     "plugin_sampler": ("thermogen-midpoint", [("samplers", "midpoint")]),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from locations import REFERENCE
 from safetensors.torch import load_file
 
 from thermogen.cli import main
@@ -56,7 +57,6 @@ def test_ebm_mnist_loads_and_is_deterministic() -> None:
     assert torch.equal(a.images, b.images)
 
 
-REFERENCE = Path(__file__).parent / "reference"
 
 
 def test_ebm_mnist_draws_the_images_it_drew_before_1_0() -> None:

@@ -127,7 +127,7 @@ def test_initial_state_and_interpolation_endpoints() -> None:
 
 def test_book_interpolation_preserves_variance() -> None:
     """Frames of two N(0, 1) noises keep variance 1: the rule rejects variance x1.2, x0.8, x1.1 and x0.9
-    and linear interpolation at this size (tests/test_statistical_power.py); the weights are sin and cos."""
+    and linear interpolation at this size (tests/testing/test_statistical_power.py); the weights are sin and cos."""
     generator = torch.Generator().manual_seed(0)
     a, b = torch.randn(4, 64, 64, generator=generator), torch.randn(4, 64, 64, generator=generator)
     noises = interpolate_noise(a, b, 11, "book")

@@ -176,7 +176,7 @@ def test_distances_against_closed_forms() -> None:
 def test_sampler_reproduces_the_mixture(sampler_name: str, schedule_name: str) -> None:
     """The kit's rule (thermogen.testing.conformance.diffusion_samplers): label shares, per-component means and stds
     against exact draws (rejects stds x1.5, means shrunk 10 %, weights (0.45, 0.33, 0.22) and a moment-matched single
-    Gaussian at this N: tests/test_statistical_power.py), and the sliced W2 distance within the noise floor."""
+    Gaussian at this N: tests/testing/test_statistical_power.py), and the sliced W2 distance within the noise floor."""
     factory, steps = SAMPLERS[sampler_name]
     conformance.diffusion_samplers.check_reproduces_mixture(factory(), SCHEDULES[schedule_name](), steps)
 
@@ -192,7 +192,7 @@ def test_stochastic_samplers_add_the_right_amount_of_noise_in_law(sampler_name: 
     100 steps a correct sampler's discretisation error in the spread is < 0.5 % (measured), so
     the tolerance (4 standard errors + 1 %) rejects Euler-ancestral noise x1.1 (+8 to +9 %),
     DDPM variance x1.3 (+12 %) and DDIM(eta=1) noise x1.1 (+9 %), and exact samples with stds
-    x1.05 or x0.95 (tests/test_statistical_power.py). On `linear` at 100 steps the correct
+    x1.05 or x0.95 (tests/testing/test_statistical_power.py). On `linear` at 100 steps the correct
     samplers' own bias (-4 % Euler-ancestral, -8 % DDPM) is as large as these faults: see
     docs/testing.md.
     """

@@ -8,10 +8,10 @@ schedulers on float64 linear betas (1e-4 .. 0.02, T = 1000), a fake denoiser
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from locations import REFERENCE
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -22,11 +22,11 @@ from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M
 from thermogen.samplers.diffusion.spacing import timestep_grid
 from thermogen.schedules import LinearSchedule
 
-REFERENCE = Path(__file__).parent / "reference" / "ddim_reference.safetensors"
+REFERENCE_VALUES = REFERENCE / "ddim_reference.safetensors"
 T = 1000
 SEED = 1
-REF = load_file(str(REFERENCE))
-with safe_open(str(REFERENCE), framework="pt") as _file:
+REF = load_file(str(REFERENCE_VALUES))
+with safe_open(str(REFERENCE_VALUES), framework="pt") as _file:
     CASES = json.loads(_file.metadata()["cases"])
 PREDICTION = {"epsilon": "epsilon", "sample": "sample", "v_prediction": "v"}
 

@@ -449,7 +449,7 @@ def test_metropolis_corrects_the_step_size_bias_of_unadjusted_langevin() -> None
 )
 def test_samplers_recover_a_2d_gaussian_mixture(sampler: Sampler, steps: int) -> None:
     """4,000 chains: label shares, per-mode means and stds within 0.02 beyond sampling error (power to reject
-    weights (0.45, 0.33, 0.22) and means shrunk 10 %: tests/test_statistical_power.py); acceptance in (0.5, 0.999)."""
+    weights (0.45, 0.33, 0.22) and means shrunk 10 %: tests/testing/test_statistical_power.py); acceptance in (0.5, 0.999)."""
     conformance.energy_samplers.check_recovers_mixture(sampler, steps, bias=0.02)
 
 
@@ -524,7 +524,7 @@ def ids(x: torch.Tensor) -> list[int]:
 
 def test_buffer_reinitialises_about_5_percent_from_fresh_uniform_noise() -> None:
     """Restarts are Binomial(25,600, 0.05); the rule rejects rates of 7 %, 3 %, 6 % and 4 %
-    (tests/test_statistical_power.py)."""
+    (tests/testing/test_statistical_power.py)."""
     buffer = filled(256, 256, shape=(1, 4, 4))
     g = torch.Generator().manual_seed(0)
     fresh_rows, total = 0, 0
@@ -544,7 +544,7 @@ def test_buffer_reinitialises_about_5_percent_from_fresh_uniform_noise() -> None
 def test_buffer_draws_uniformly_with_replacement() -> None:
     """12,800 draws over 16 slots, after a wrap (slot order is not age order): chi-square of the
     slot counts. The rule rejects draws biased towards recent slots (newest 1.5x as likely as the
-    oldest), a slot never drawn and one slot drawn twice as often (tests/test_statistical_power.py)."""
+    oldest), a slot never drawn and one slot drawn twice as often (tests/testing/test_statistical_power.py)."""
     buffer = filled(16, 16, reinit_prob=0.0)
     buffer.push(torch.arange(16, 24, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 2, 2))
     assert buffer.pointer == 8

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from locations import ROOT
 from PIL import Image
 
 from thermogen.data import (
@@ -30,7 +31,7 @@ from thermogen.errors import ConfigError, DatasetError
 
 Tiny = tuple[Path, dict[str, tuple[np.ndarray, np.ndarray]]]
 
-REAL_MNIST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+REAL_MNIST = ROOT / ".." / "shared" / "data" / "mnist"
 
 
 # ----------------------------------------------------------------- ImageFolder

@@ -1,7 +1,7 @@
 """UniPC, iPNDM and DEIS: published update formulas on closed-form cases, order rules, configs.
 
-Their match with diffusers is in tests/test_few_step_reference.py; their
-convergence orders and mixture reproduction in tests/test_samplers.py.
+Their match with diffusers is in tests/samplers/diffusion/test_few_step_reference.py; their
+convergence orders and mixture reproduction in tests/samplers/diffusion/test_samplers.py.
 """
 
 from __future__ import annotations

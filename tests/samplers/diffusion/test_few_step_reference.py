@@ -9,11 +9,11 @@ from the reference sample, so errors do not compound.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from locations import REFERENCE
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -26,10 +26,10 @@ from thermogen.samplers.diffusion.unipc import UniPCSampler
 from thermogen.schedules import ImprovedCosineSchedule, LinearSchedule
 from thermogen.testing import GaussianMixture, NoisyMixturePredictor
 
-REFERENCE = Path(__file__).parent / "reference" / "few_step_reference.safetensors"
+REFERENCE_VALUES = REFERENCE / "few_step_reference.safetensors"
 T = 1000
-REF = load_file(str(REFERENCE))
-with safe_open(str(REFERENCE), framework="pt") as _file:
+REF = load_file(str(REFERENCE_VALUES))
+with safe_open(str(REFERENCE_VALUES), framework="pt") as _file:
     CASES: dict[str, dict] = json.loads(_file.metadata()["cases"])
 MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])
 PREDICTOR = NoisyMixturePredictor(MIX)
