@@ -82,6 +82,8 @@ STATS = T + "test_statistical_power.py"
 EBMC = T + "test_ebm_components.py"
 EBMP = T + "test_ebm_pipeline.py"
 RECIPE = T + "test_training_recipe.py"
+PROTOCOL = T + "test_sampler_protocol.py"
+LEGACY = T + "test_legacy_formats.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # ---- pipelines (issue 17) -------------------------------------------------------------------
@@ -211,7 +213,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "karras-rho-5",
         "samplers",
-        "src/thermogen/samplers/spacing.py",
+        "src/thermogen/samplers/diffusion/spacing.py",
         "KARRAS_RHO = 7.0",
         "KARRAS_RHO = 5.0",
         (SAMP2, SAMP),
@@ -220,9 +222,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "lower-order-final-ignored",
         "samplers",
-        "src/thermogen/samplers/dpm_solver.py",
-        "if self.lower_order_final and 0 < num_steps",
-        "if False and 0 < num_steps",
+        "src/thermogen/samplers/diffusion/dpm_solver.py",
+        "grid.steps_left(i), grid.num_steps, self.lower_order_final",
+        "grid.steps_left(i), grid.num_steps, False",
         (SAMP2, SAMP),
         issue=True,
     ),
@@ -238,16 +240,16 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "euler-ancestral-noise-x1.1",
         "samplers",
-        "src/thermogen/samplers/euler.py",
-        "alpha=a_prev * sigma_up)",
-        "alpha=1.1 * a_prev * sigma_up)",
+        "src/thermogen/samplers/diffusion/euler.py",
+        "prev_sample + (a_prev * sigma_up) * self.randn_like",
+        "prev_sample + (1.1 * a_prev * sigma_up) * self.randn_like",
         (SAMP2, SAMP),
         issue=True,
     ),
     Mutation(
         "ddpm-variance-x1.3",
         "samplers",
-        "src/thermogen/samplers/ddpm.py",
+        "src/thermogen/samplers/diffusion/ddpm.py",
         "variance = s_prev**2 / s2 * beta  #",
         "variance = 1.3 * s_prev**2 / s2 * beta  #",
         (SAMP2, STATS, SAMP),
@@ -257,7 +259,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "ddim-sigma-without-eta",
         "samplers",
-        "src/thermogen/samplers/ddim.py",
+        "src/thermogen/samplers/diffusion/ddim.py",
         "return eta * (s_prev / s) * math.sqrt",
         "return (s_prev / s) * math.sqrt",
         (UPPER, PIPE, SAMP),
@@ -265,7 +267,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "dpm2m-wrong-extrapolation",
         "samplers",
-        "src/thermogen/samplers/dpm_solver.py",
+        "src/thermogen/samplers/diffusion/dpm_solver.py",
         "half_over_r = h / (2.0 * h_0)",
         "half_over_r = h / (3.0 * h_0)",
         (SAMP,),
@@ -297,15 +299,15 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "v-prediction-x0-sign",
         "samplers",
-        "src/thermogen/samplers/diffusion_base.py",
-        "return torch.mul(sample, a).add_(model_output, alpha=-s),",
-        "return torch.mul(sample, a).add_(model_output, alpha=s),",
-        (SAMP,),
+        "src/thermogen/parameterisation.py",
+        "return Denoised(x0=a * sample - s * output,",
+        "return Denoised(x0=a * sample + s * output,",
+        (PROTOCOL, SAMP),
     ),
     Mutation(
         "ddpm-fixed-large-noise-at-end",
         "samplers",
-        "src/thermogen/samplers/ddpm.py",
+        "src/thermogen/samplers/diffusion/ddpm.py",
         "variance = beta if s_prev > 0.0 else 0.0",
         "variance = beta",
         (SAMP2, SAMP),
@@ -313,7 +315,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation(
         "diffusion-noise-from-global-rng",
         "samplers",
-        "src/thermogen/samplers/diffusion_base.py",
+        "src/thermogen/samplers/diffusion/base.py",
         "noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype, device=device)",
         "noise = torch.randn(sample.shape, dtype=sample.dtype, device=device)",
         (SAMP2,),
@@ -325,6 +327,42 @@ MUTATIONS: tuple[Mutation, ...] = (
         "restart = torch.rand(batch_size, generator=generator, device=self.device)",
         "restart = torch.rand(batch_size, device=self.device)",
         (SAMP2, EBMC),
+    ),
+    # ---- the redesign's protocol: loop state, prediction type on the model, carried options ----------
+    Mutation(
+        "dpm-solver-history-shared-between-loops",
+        "samplers",
+        "src/thermogen/samplers/diffusion/dpm_solver.py",
+        "        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m0, state=history)\n",
+        "        shared = globals().setdefault('_LOOP_HISTORY', [])  # one history for every loop in the process\n"
+        "        shared[:] = history\n"
+        "        return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m0, state=shared)\n",
+        (PROTOCOL + "::test_one_sampler_runs_two_interleaved_loops_as_if_each_ran_alone",),
+    ),
+    Mutation(
+        "legacy-upgrade-drops-prediction-type",
+        "saveload",
+        "src/thermogen/pipelines/diffusion.py",
+        '            if model is not None and "prediction_type" not in model:\n'
+        '                configs["model"] = {**model, "prediction_type": legacy}\n',
+        "",
+        (LEGACY,),
+    ),
+    Mutation(
+        "sampler-swap-drops-shared-options",
+        "saveload",
+        "src/thermogen/pipelines/base.py",
+        "config.update({k: v for k, v in carried_options(cls, saved, swap).items() if k not in given})",
+        "carried_options(cls, saved, swap)  # still warns about what it drops, but carries nothing",
+        (UPPER + "::test_overrides_as_name_mapping_and_object",),
+    ),
+    Mutation(
+        "denoise-conditions-on-signal-rate",
+        "foundation",
+        "src/thermogen/interfaces.py",
+        "level = torch.full((noisy.shape[0],), noise_rate, dtype=noisy.dtype, device=noisy.device)",
+        "level = torch.full((noisy.shape[0],), signal_rate, dtype=noisy.dtype, device=noisy.device)",
+        (PROTOCOL, SAMP),
     ),
     # ---- fresh mutants: schedules ------------------------------------------------------------------
     Mutation(
@@ -421,8 +459,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "override-mapping-ignored",
         "saveload",
         "src/thermogen/pipelines/base.py",
-        'return cls.from_config({"_class_name": value["_class_name"]}, **{k: v for k, v in value.items()})',
-        "return cls()",
+        "return cls.from_config(config, **given)",
+        "return cls.from_config(config)",
         (UPPER,),
     ),
     Mutation(
@@ -588,6 +626,8 @@ def check(mutation: Mutation, root: Path) -> str | None:
     """None if the mutation applies to ``root``, else why not."""
     if mutation.apply is not None:
         return None if (root / mutation.path).is_file() else f"{mutation.path} missing"
+    if not (root / mutation.path).is_file():
+        return f"{mutation.path} missing"
     text = (root / mutation.path).read_text(encoding="utf-8")
     count = text.count(mutation.original)
     return None if count == 1 else f"snippet occurs {count} times in {mutation.path}"
@@ -627,6 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
 
     results: dict[str, list[tuple[Mutation, str]]] = {}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="thermogen-mutants-") as tmp:
         copy = Path(tmp)
         for name in COPIED:
@@ -659,6 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         killed_all += killed
         total_all += len(rows)
     print(f"{'all':<10} {killed_all:>7} {total_all - killed_all:>9} {total_all:>6}")
+    print(f"{killed_all}/{total_all} killed in {time.perf_counter() - started:.0f} s")
     survivors = [m.name for rows in results.values() for m, outcome in rows if not outcome.startswith("killed")]
     if survivors:
         print("survivors: " + ", ".join(survivors))
