@@ -73,17 +73,17 @@ def _randomise_bundled_ebm(root: Path) -> None:
 
 
 T = "tests/"
-PIPE = T + "test_diffusion_pipeline.py"
-UPPER = T + "test_upper_layers.py"
-TRAIN = T + "test_training_oracles.py"
-SAMP = T + "test_samplers.py"
-SAMP2 = T + "test_sampler_promises.py"
-STATS = T + "test_statistical_power.py"
-EBMC = T + "test_ebm_components.py"
-EBMP = T + "test_ebm_pipeline.py"
-RECIPE = T + "test_training_recipe.py"
-PROTOCOL = T + "test_sampler_protocol.py"
-LEGACY = T + "test_legacy_formats.py"
+PIPE = T + "pipelines/test_diffusion_pipeline.py"
+UPPER = T + "pipelines/test_upper_layers.py"
+TRAIN = T + "training/test_training_oracles.py"
+SAMP = T + "samplers/diffusion/test_samplers.py"
+SAMP2 = T + "samplers/diffusion/test_sampler_promises.py"
+STATS = T + "testing/test_statistical_power.py"
+EBMC = T + "samplers/energy/test_ebm_components.py"
+EBMP = T + "pipelines/test_ebm_pipeline.py"
+RECIPE = T + "training/test_training_recipe.py"
+PROTOCOL = T + "samplers/diffusion/test_sampler_protocol.py"
+LEGACY = T + "pipelines/test_legacy_formats.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # ---- pipelines (issue 17) -------------------------------------------------------------------
@@ -129,7 +129,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/normalizer.py",
         ".clamp_min(1e-12).sqrt()",
         ".clamp_min(1e-12)",
-        (PIPE, UPPER, T + "test_data.py"),
+        (PIPE, UPPER, T + "data/test_data.py"),
         issue=True,
     ),
     # ---- save / load (issue 17) ------------------------------------------------------------------
@@ -158,7 +158,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/training/diffusion.py",
         "        self.ema.update(self.model, update=self.step)\n",
         "",
-        (TRAIN, T + "test_diffusion_training.py"),
+        (TRAIN, T + "training/test_diffusion_training.py"),
         issue=True,
     ),
     Mutation(
@@ -167,7 +167,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/training/diffusion.py",
         "noisy = signal_rate * x0 + noise_rate * noise",
         "noisy = noise_rate * x0 + signal_rate * noise",
-        (TRAIN, T + "test_diffusion_training.py"),
+        (TRAIN, T + "training/test_diffusion_training.py"),
         issue=True,
     ),
     Mutation(
@@ -176,7 +176,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/losses/contrastive_divergence.py",
         "return ContrastiveDivergence(cdiv + reg, cdiv,",
         "return ContrastiveDivergence(cdiv, cdiv,",
-        (TRAIN, EBMP, T + "test_contrastive_divergence.py"),
+        (TRAIN, EBMP, T + "losses/test_contrastive_divergence.py"),
         issue=True,
     ),
     Mutation(
@@ -185,7 +185,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/training/batches.py",
         "manual_seed(self.seed + epoch)",
         "manual_seed(self.seed)",
-        (TRAIN, T + "test_diffusion_training.py"),
+        (TRAIN, T + "training/test_diffusion_training.py"),
         issue=True,
     ),
     # ---- bundled models (issue 17) ---------------------------------------------------------------
@@ -195,7 +195,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/pretrained/ddim-mnist/model/model.safetensors",
         "",
         "",
-        (T + "test_pretrained.py",),
+        (T + "pipelines/test_pretrained.py",),
         issue=True,
         apply=_randomise_bundled_unet,
     ),
@@ -205,7 +205,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/pretrained/ebm-mnist/energy_model/model.safetensors",
         "",
         "",
-        (T + "test_pretrained.py",),
+        (T + "pipelines/test_pretrained.py",),
         issue=True,
         apply=_randomise_bundled_ebm,
     ),
@@ -371,7 +371,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/schedules/cosine.py",
         "max_signal_rate: float = 0.95",
         "max_signal_rate: float = 0.99",
-        (T + "test_schedules.py", SAMP),
+        (T + "schedules/test_schedules.py", SAMP),
     ),
     Mutation(
         "scaled-linear-not-squared",
@@ -379,7 +379,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/schedules/linear.py",
         "return roots**2",
         "return roots",
-        (T + "test_schedules.py",),
+        (T + "schedules/test_schedules.py",),
     ),
     # ---- fresh mutants: pipelines / components ---------------------------------------------------
     Mutation(
@@ -518,7 +518,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/training/ema.py",
         "return min(self.decay, (1 + update) / (10 + update)) if self.warmup else self.decay",
         "return self.decay",
-        (TRAIN, T + "test_diffusion_training.py"),
+        (TRAIN, T + "training/test_diffusion_training.py"),
     ),
     Mutation(
         "ebm-no-real-noise",
@@ -551,7 +551,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/metrics/frechet.py",
         ".clamp(min=0).sqrt().sum()",
         ".clamp(min=0).sum()",
-        (T + "test_metrics.py",),
+        (T + "metrics/test_metrics.py",),
     ),
     Mutation(
         "kid-biased-diagonal",
@@ -559,7 +559,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/metrics/kid.py",
         "(k_xx.sum() - k_xx.diagonal().sum() + k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))",
         "(k_xx.sum() + k_yy.sum()) / (m * m)",
-        (T + "test_metrics.py",),
+        (T + "metrics/test_metrics.py",),
     ),
     # ---- fresh mutants: foundation and data ------------------------------------------------------
     Mutation(
