@@ -65,7 +65,7 @@ def main() -> None:
                 total[name] += seconds(pipe, noise, args.repeats)
             unipc.linear_combination = adams.linear_combination = linear_combination
             print(
-                f"  {str(shape):14s} widths {str(widths):14s} {type(sampler).__name__:13s} "
+                f"  {shape!s:14s} widths {widths!s:14s} {type(sampler).__name__:13s} "
                 f"fused {total['fused'] / 2:.4f} s, plain {total['plain'] / 2:.4f} s, "
                 f"plain / fused {total['plain'] / total['fused']:.3f}"
             )
