@@ -164,7 +164,8 @@ def test_the_unit_variance_rule_rejects_wrong_variances(kind: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------
-# tests/samplers/diffusion/test_samplers.py: the pooled spread of the stochastic samplers (10,000 samples, 1 % allowance)
+# tests/samplers/diffusion/test_samplers.py: the pooled spread of the stochastic samplers
+# (10,000 samples, 1 % allowance)
 
 
 @pytest.mark.parametrize("std_factor", [1.0, 1.05, 0.95, 1.09, 1.12])

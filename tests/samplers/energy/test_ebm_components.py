@@ -449,7 +449,8 @@ def test_metropolis_corrects_the_step_size_bias_of_unadjusted_langevin() -> None
 )
 def test_samplers_recover_a_2d_gaussian_mixture(sampler: Sampler, steps: int) -> None:
     """4,000 chains: label shares, per-mode means and stds within 0.02 beyond sampling error (power to reject
-    weights (0.45, 0.33, 0.22) and means shrunk 10 %: tests/testing/test_statistical_power.py); acceptance in (0.5, 0.999)."""
+    weights (0.45, 0.33, 0.22) and means shrunk 10 %: tests/testing/test_statistical_power.py); acceptance in
+    (0.5, 0.999)."""
     conformance.energy_samplers.check_recovers_mixture(sampler, steps, bias=0.02)
 
 
