@@ -27,7 +27,9 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("pipeline", help="pipeline folder, bundled name or Hub repo id")
     parser.add_argument("--nfe", type=positive_int, required=True, help="model evaluations (= sampler steps)")
-    parser.add_argument("--sampler", default=None, help="swap in another registered sampler (its defaults)")
+    parser.add_argument(
+        "--sampler", default=None, help="swap in another registered sampler (keeping the options it shares)"
+    )
     parser.add_argument("--out", default=None, help="folder for the pipeline with the fitted grid")
     parser.add_argument("--batch", type=positive_int, default=256, help="trajectories the fit measures")
     parser.add_argument("--reference-steps", type=positive_int, default=100, help="steps of the fine reference solver")
