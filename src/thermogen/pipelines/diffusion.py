@@ -15,7 +15,7 @@ from thermogen.checks import check_finite, check_floating
 from thermogen.interfaces import NoisePredictor, NoiseSchedule
 from thermogen.normalizer import Normalizer
 from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise, reject_renamed_keywords
-from thermogen.pipelines.images import OutputType, to_output
+from thermogen.pipelines.images import OutputType, check_output_type, to_output
 from thermogen.samplers.callbacks import Callback
 from thermogen.samplers.diffusion.base import DiffusionSampler
 from thermogen.samplers.diffusion.grid import TimeGrid
@@ -175,6 +175,7 @@ class DiffusionPipeline(Pipeline):
         if num_inference_steps is None:
             num_inference_steps = DEFAULT_NUM_INFERENCE_STEPS
         _check_positive("num_inference_steps", num_inference_steps)
+        check_output_type(output_type, self.sample_shape(), type(self.model).__name__)
         noise = self.make_noise(batch_size, generator) if initial_state is None else self._check_noise(initial_state)
         sampler = self._sampler_with(eta)
         grid = sampler.grid(self.schedule, num_inference_steps)

@@ -21,7 +21,7 @@ from thermogen.checks import check_finite, check_floating, check_positive_int
 from thermogen.errors import ConfigError
 from thermogen.interfaces import EnergyModel
 from thermogen.pipelines.base import Pipeline, PipelineOutput, draw_noise, reject_renamed_keywords
-from thermogen.pipelines.images import OutputType, to_output
+from thermogen.pipelines.images import OutputType, check_output_type, to_output
 from thermogen.pixels import to_signed_range, to_unit_range
 from thermogen.samplers.callbacks import Callback
 from thermogen.samplers.energy.base import EnergySampler
@@ -188,7 +188,7 @@ class EBMPipeline(Pipeline):
                 f"generator is a list of {len(generator)}; EBMPipeline takes one torch.Generator "
                 "(energy samplers draw each step's noise for the whole batch at once)"
             )
-        check_output_type(output_type, self.sample_shape())
+        check_output_type(output_type, self.sample_shape(), type(self.energy_model).__name__)
         num_steps = self.num_inference_steps if num_inference_steps is None else num_inference_steps
         check_positive_int("num_inference_steps", num_steps)
         start = self._initial(batch_size, initial_state, generator)
@@ -201,8 +201,8 @@ class EBMPipeline(Pipeline):
             callback=callback,
             progress=self.progress if progress is None else progress,
         )
-        images = to_unit(result.sample).to(start.dtype)
-        snapshots = None if result.snapshots is None else to_unit(result.snapshots)
+        images = to_unit_range(result.sample).to(start.dtype)
+        snapshots = None if result.snapshots is None else to_unit_range(result.snapshots)
         output = EBMPipelineOutput(
             to_output(images, output_type), snapshots, result.snapshot_steps, result.acceptance_rate
         )
@@ -212,18 +212,18 @@ class EBMPipeline(Pipeline):
     def energy(self, images: Tensor) -> Tensor:
         """Energy E of samples (B, *sample_shape) in [0, 1]; lower = more like the training data."""
         x = self._check_images(images, "images")
-        return self.energy_model(from_unit(x)).float()
+        return self.energy_model(to_signed_range(x)).float()
 
     # -- helpers -------------------------------------------------------------------
 
     def _initial(self, batch_size: int, initial_state: str | Tensor, generator: torch.Generator | None) -> Tensor:
         device, dtype = self.device, self.dtype
         if isinstance(initial_state, Tensor):
-            return from_unit(self._check_images(initial_state, "initial_state")).to(device, dtype)
+            return to_signed_range(self._check_images(initial_state, "initial_state")).to(device, dtype)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
         if initial_state == "uniform":
-            return draw_noise((batch_size, *self.sample_shape()), generator, device, dtype, uniform=True) * 2.0 - 1.0
+            return to_signed_range(draw_noise((batch_size, *self.sample_shape()), generator, device, dtype, uniform=True))
         if initial_state == "buffer":
             if self.buffer is None or len(self.buffer) == 0:
                 raise ValueError(
@@ -246,22 +246,3 @@ class EBMPipeline(Pipeline):
 
 RENAMED_CALL_KEYWORDS = {"steps": "num_inference_steps", "init": "initial_state"}
 """Keywords of ``EBMPipeline.__call__`` before 1.0 -> their names now."""
-
-
-def check_output_type(output_type: str, sample_shape: tuple[int, ...]) -> None:
-    """PIL images and arrays need image samples (C, H, W); tensors take any shape."""
-    if output_type not in ("tensor", "pt") and len(sample_shape) != 3:
-        raise ValueError(
-            f"output_type={output_type!r} makes images (C, H, W), but this energy model's samples have shape "
-            f"{sample_shape}; use output_type='tensor'"
-        )
-
-
-def to_unit(x: Tensor) -> Tensor:
-    """[-1, 1] model space -> [0, 1] images (clipped); see :func:`thermogen.pixels.to_unit_range`."""
-    return to_unit_range(x)
-
-
-def from_unit(images: Tensor) -> Tensor:
-    """[0, 1] images -> [-1, 1] model space; see :func:`thermogen.pixels.to_signed_range`."""
-    return to_signed_range(images)

@@ -14,6 +14,15 @@ OutputType = Literal["pil", "numpy", "np", "tensor", "pt"]
 """What a pipeline returns: PIL images, a NumPy array ("np" = "numpy", as in diffusers) or a tensor ("pt")."""
 
 
+def check_output_type(output_type: str, sample_shape: tuple[int, ...], model_name: str = "the model") -> None:
+    """PIL images and arrays need image samples (C, H, W); tensors (``"pt"``) take any shape."""
+    if output_type not in ("tensor", "pt") and len(sample_shape) != 3:
+        raise ValueError(
+            f"output_type={output_type!r} makes images (C, H, W), but the samples of {model_name} have shape "
+            f"{sample_shape}; use output_type='pt'"
+        )
+
+
 def to_output(images: Tensor, output_type: OutputType) -> Any:
     """(B, C, H, W) float images in [0, 1] -> "tensor"/"pt" (as is), "numpy"/"np" (B, H, W, C) or "pil" (list)."""
     if output_type in ("tensor", "pt"):

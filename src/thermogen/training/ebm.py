@@ -31,8 +31,9 @@ from thermogen.buffers import ReplayBuffer
 from thermogen.errors import CheckpointError, TrainingDivergedError
 from thermogen.interfaces import EnergyModel
 from thermogen.losses.contrastive_divergence import contrastive_divergence_loss
-from thermogen.pipelines.ebm import EBMPipeline, to_unit
+from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.pipelines.images import save_grid
+from thermogen.pixels import to_unit_range
 from thermogen.training.batches import gather
 from thermogen.training.checkpoint import PIPELINE_DIR, load_checkpoint_state, save_checkpoint
 from thermogen.training.distributed import ProcessContext
@@ -172,7 +173,7 @@ class EBMTrainer(TrainingLoop):
         ).images
         save_grid(fresh, self.out_dir / "samples" / f"step_{self.step:06d}_chains.png", nrow=8)
         buffered, _ = self.buffer.sample(self.config.sample_images, generator=generator)
-        save_grid(to_unit(buffered), self.out_dir / "samples" / f"step_{self.step:06d}_buffer.png", nrow=8)
+        save_grid(to_unit_range(buffered), self.out_dir / "samples" / f"step_{self.step:06d}_buffer.png", nrow=8)
 
     # -- checkpoints -----------------------------------------------------------------
 
