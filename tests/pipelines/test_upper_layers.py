@@ -290,14 +290,14 @@ def test_pil_output_and_png_files_round_to_the_nearest_8_bit_value(tmp_path: Pat
 
 
 def test_ebm_pipeline_maps_unit_images_to_minus_one_one() -> None:
-    from thermogen.pipelines.ebm import from_unit, to_unit
+    from thermogen.pixels import to_signed_range, to_unit_range
     from thermogen.samplers.energy.sgld import SGLDSampler
     from thermogen.testing import GaussianMixture
     from thermogen.testing.gaussian_mixture import GaussianMixtureEnergy
 
     images = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    assert torch.equal(from_unit(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([-1.0, 0.0, 1.0]))
-    assert torch.allclose(to_unit(from_unit(images)).double(), images, atol=1e-7)
+    assert torch.equal(to_signed_range(torch.tensor([0.0, 0.5, 1.0])), torch.tensor([-1.0, 0.0, 1.0]))
+    assert torch.allclose(to_unit_range(to_signed_range(images)).double(), images, atol=1e-7)
     energy = GaussianMixtureEnergy(GaussianMixture(torch.zeros(1, 16), [0.5]), sample_shape=(1, 4, 4)).double()
     pipe = EBMPipeline(energy, SGLDSampler(num_steps=1))
     # E of an image in [0, 1] is E of 2 x - 1: for N(0, 0.25 I), |2x - 1|^2 / 0.5 plus the normaliser
