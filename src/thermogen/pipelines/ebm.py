@@ -223,7 +223,8 @@ class EBMPipeline(Pipeline):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r}; expected a positive integer")
         if initial_state == "uniform":
-            return to_signed_range(draw_noise((batch_size, *self.sample_shape()), generator, device, dtype, uniform=True))
+            shape = (batch_size, *self.sample_shape())
+            return to_signed_range(draw_noise(shape, generator, device, dtype, uniform=True))
         if initial_state == "buffer":
             if self.buffer is None or len(self.buffer) == 0:
                 raise ValueError(
