@@ -79,7 +79,8 @@ TRAIN = T + "training/test_training_oracles.py"
 SAMP = T + "samplers/diffusion/test_samplers.py"
 SAMP2 = T + "samplers/diffusion/test_sampler_promises.py"
 STATS = T + "testing/test_statistical_power.py"
-EBMC = T + "samplers/energy/test_ebm_components.py"
+EBMS = T + "samplers/energy/test_energy_samplers.py"
+BUF = T + "test_replay_buffer.py"
 EBMP = T + "pipelines/test_ebm_pipeline.py"
 RECIPE = T + "training/test_training_recipe.py"
 PROTOCOL = T + "samplers/diffusion/test_sampler_protocol.py"
@@ -234,7 +235,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/energy/sgld.py",
         "noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)",
         "noise = torch.randn(x.shape, dtype=x.dtype, device=x.device)",
-        (EBMC, SAMP2),
+        (EBMS, SAMP2),
         issue=True,
     ),
     Mutation(
@@ -278,7 +279,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/energy/mala.py",
         "backward = x - proposal.point - eta * proposal.score",
         "backward = x - proposal.point + eta * proposal.score",
-        (EBMC, STATS),
+        (EBMS, STATS),
     ),
     Mutation(
         "hmc-full-final-kick",
@@ -286,7 +287,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/energy/hmc.py",
         "kick = eps if i < self.num_leapfrog_steps - 1 else 0.5 * eps",
         "kick = eps",
-        (EBMC, STATS),
+        (EBMS, STATS),
     ),
     Mutation(
         "ula-noise-double",
@@ -294,7 +295,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/samplers/energy/ula.py",
         "math.sqrt(2.0 * self.step_size * self.temperature)",
         "math.sqrt(4.0 * self.step_size * self.temperature)",
-        (EBMC, STATS),
+        (EBMS, STATS),
     ),
     Mutation(
         "v-prediction-x0-sign",
@@ -326,7 +327,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/buffers.py",
         "restart = torch.rand(batch_size, generator=generator, device=self.device)",
         "restart = torch.rand(batch_size, device=self.device)",
-        (SAMP2, EBMC),
+        (SAMP2, BUF),
     ),
     # ---- the redesign's protocol: loop state, prediction type on the model, carried options ----------
     Mutation(
@@ -396,7 +397,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/buffers.py",
         "self.count, self.pointer = count, pointer",
         "self.count, self.pointer = count, 0",
-        (EBMC, EBMP),
+        (BUF, EBMP),
     ),
     Mutation(
         "buffer-push-no-wrap",
@@ -404,7 +405,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/buffers.py",
         "self.pointer = (self.pointer + n) % self.capacity",
         "self.pointer = min(self.pointer + n, self.capacity - 1)",
-        (EBMC,),
+        (BUF,),
     ),
     Mutation(
         "buffer-restarts-7-percent",
@@ -412,7 +413,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/buffers.py",
         "device=self.device) < self.reinit_prob",
         "device=self.device) < 1.4 * self.reinit_prob",
-        (EBMC,),
+        (BUF,),
     ),
     Mutation(
         "buffer-restarts-4-percent",
@@ -420,7 +421,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/buffers.py",
         "device=self.device) < self.reinit_prob",
         "device=self.device) < 0.8 * self.reinit_prob",
-        (EBMC,),
+        (BUF,),
     ),
     Mutation(
         "buffer-never-draws-newest-slot",
@@ -428,7 +429,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/buffers.py",
         "indices = torch.randint(self.count, (batch_size,)",
         "indices = torch.randint(max(self.count - 1, 1), (batch_size,)",
-        (EBMC,),
+        (BUF,),
     ),
     Mutation(
         "buffer-draws-favour-high-slots",
@@ -437,7 +438,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "indices = torch.randint(self.count, (batch_size,), generator=generator, device=self.device)",
         "indices = torch.randint(self.count, (batch_size,), generator=generator, device=self.device)\n"
         "        indices = torch.where(torch.rand(batch_size, generator=generator) < 0.1, self.count - 1, indices)",
-        (EBMC,),
+        (BUF,),
     ),
     Mutation(
         "book-interpolation-variance-x1.2",
@@ -510,7 +511,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "src/thermogen/buffers.py",
         "return stored.float() / _UINT8_SCALE - 1.0",
         "return stored.float() / 128.0 - 1.0",
-        (T + "test_buffer_storage.py", EBMC),
+        (T + "test_buffer_storage.py", BUF),
     ),
     Mutation(
         "ema-decay-ignores-warmup",

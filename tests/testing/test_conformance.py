@@ -1,7 +1,7 @@
 """The conformance kit catches deliberate faults with a message naming them; its runners (table, CLI, pytest plugin).
 
 The kit's checks on thermogen's own built-ins run in test_schedules.py, test_samplers.py,
-test_ebm_components.py and below (models, pipelines).
+tests/samplers/energy/test_energy_samplers.py and below (models, pipelines).
 """
 
 from __future__ import annotations

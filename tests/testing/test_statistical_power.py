@@ -27,7 +27,7 @@ from thermogen.testing.conformance.mixture import mixture_mismatches
 # tests/samplers/diffusion/test_samplers.py: three separated modes, N = 5,000, allowances for discretisation error
 DIFFUSION_MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])
 DIFFUSION_N, DIFFUSION_BIAS = 5000, {"mean_bias": 0.2, "std_bias": 0.12}
-# tests/samplers/energy/test_ebm_components.py: three overlapping modes, 4,000 chains
+# tests/samplers/energy/test_energy_samplers.py: three overlapping modes, 4,000 chains
 EBM_MIX = GaussianMixture([[-1.3, 0.0], [1.3, 0.0], [0.0, 1.6]], [0.7, 0.7, 0.7], [0.5, 0.3, 0.2])
 EBM_N, EBM_BIAS = 4000, {"mean_bias": 0.02, "std_bias": 0.02}
 
@@ -100,7 +100,7 @@ def test_the_plugin_loop_rule_rejects_wrong_mode_weights(wrong: str | None) -> N
 
 
 # ----------------------------------------------------------------------------------------
-# tests/samplers/energy/test_ebm_components.py: the replay buffer's restart rate and its uniform draws
+# tests/test_replay_buffer.py: the replay buffer's restart rate and its uniform draws
 
 
 @pytest.mark.parametrize("reinit_prob", [0.05, 0.07, 0.03, 0.06, 0.04])
