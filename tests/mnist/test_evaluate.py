@@ -168,3 +168,15 @@ def test_generate_calls_every_pipeline_with_the_one_calling_convention() -> None
         assert call["num_inference_steps"] is None and call["output_type"] == "tensor" and call["progress"] is False
     generate(pipeline, 2, 2, 5, torch.Generator())
     assert pipeline.calls[-1]["num_inference_steps"] == 5
+
+
+def test_feature_embedding_is_the_classifiers_features_of_the_denormalised_images() -> None:
+    from thermogen.mnist import feature_embedding, load_classifier
+    from thermogen.normalizer import Normalizer
+
+    classifier = load_classifier()
+    normalizer = Normalizer([0.13], [0.31])
+    x0 = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(4)) * 2  # some pixels beyond [0, 1]
+    expected = classifier.features((x0 * 0.31 + 0.13).clamp(0.0, 1.0))
+    torch.testing.assert_close(feature_embedding(normalizer, classifier)(x0), expected)
+    assert feature_embedding(normalizer)(x0).shape == (5, 128)  # the bundled classifier by default

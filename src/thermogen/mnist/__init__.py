@@ -26,6 +26,7 @@ from thermogen.mnist.evaluate import (
     classify,
     confident_fraction,
     evaluate_images,
+    feature_embedding,
     real_data_floor,
     reference_features,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "classify",
     "confident_fraction",
     "evaluate_images",
+    "feature_embedding",
     "load_classifier",
     "random_shift",
     "real_data_floor",

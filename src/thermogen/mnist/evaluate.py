@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,6 +34,7 @@ from thermogen.data.mnist import resolve_mnist_dir
 from thermogen.metrics.frechet import frechet_distance_from_features
 from thermogen.metrics.kid import kernel_inception_distance
 from thermogen.mnist.classifier import MNISTClassifier, load_classifier
+from thermogen.normalizer import Normalizer
 
 
 @functools.cache
@@ -186,11 +188,30 @@ def real_data_floor(
     return evaluate_images(train.images[index], classifier=classifier, data_dir=data_dir, **kwargs)
 
 
+def feature_embedding(
+    normalizer: Normalizer, classifier: MNISTClassifier | None = None
+) -> Callable[[Tensor], Tensor]:
+    """``x0`` in a pipeline's model space (B, 1, 28 | 32, 28 | 32) -> the classifier's features (B, 128) of the
+    image it stands for (``normalizer.denormalize``, clipped to [0, 1]).
+
+    The distance :func:`thermogen.samplers.diffusion.tuning.fit_timesteps` minimises when given as its
+    ``embed`` (``thermogen tune-steps --distance mnist-features``): a fit in the space FD is measured in.
+    """
+    net = classifier if classifier is not None else load_classifier()
+
+    @torch.inference_mode()
+    def embed(x0: Tensor) -> Tensor:
+        return net.features(normalizer.denormalize(x0.float()).clamp(0.0, 1.0))
+
+    return embed
+
+
 __all__ = [
     "class_entropy",
     "classify",
     "confident_fraction",
     "evaluate_images",
+    "feature_embedding",
     "real_data_floor",
     "reference_features",
 ]

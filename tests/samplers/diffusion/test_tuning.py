@@ -135,6 +135,23 @@ def test_tune_steps_command_writes_a_pipeline_with_the_fitted_grid(tmp_path: Pat
     assert all(b < a for a, b in itertools.pairwise(times))
 
 
+def test_tune_steps_can_measure_the_distance_in_the_mnist_classifiers_feature_space(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from thermogen.models.unet import UNet
+    from thermogen.normalizer import Normalizer
+
+    torch.manual_seed(0)
+    model = UNet(1, 28, widths=(4, 8), block_depth=1, embedding_dims=4)
+    DiffusionPipeline(model, LinearSchedule(), DPMSolverPP3M(), Normalizer([0.13], [0.31])).save_pretrained(
+        tmp_path / "pipe"
+    )
+    args = ["tune-steps", str(tmp_path / "pipe"), "--nfe", "2", "--batch", "4", "--reference-steps", "4"]
+    assert main([*args, "--sweeps", "1", "--distance", "mnist-features", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "distance to the reference" in printed and "timesteps:" in printed
+
+
 def test_grid_distance_in_an_embedding_is_the_distance_between_embeddings() -> None:
     schedule, model = LinearSchedule(), NoisyMixturePredictor(MIXTURES["unequal"]())
     x = noise(64, 5)
