@@ -11,15 +11,7 @@ from thermogen import registry
 from thermogen.buffers import ReplayBuffer
 from thermogen.errors import CheckpointError, ConfigError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP wake-ups (softmax on a (B, 3) tensor costs ~15 ms with 2
-    threads on a busy machine, 0.3 ms with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see tests/conftest.py
 
 
 # ----------------------------------------------------------------------------------------

@@ -12,15 +12,7 @@ from torch import nn
 from thermogen.interfaces import EnergyModel
 from thermogen.models.energy_cnn import EnergyCNN
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP wake-ups (softmax on a (B, 3) tensor costs ~15 ms with 2
-    threads on a busy machine, 0.3 ms with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see tests/conftest.py
 
 
 # ----------------------------------------------------------------------------------------

@@ -21,14 +21,7 @@ from thermogen.testing import GaussianMixture, GaussianMixtureEnergy, conformanc
 BOOK_SNAPSHOTS = [0, 1, 3, 5, 10, 30, 50, 100, 300, 999]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one thread avoids OpenMP wake-ups (softmax on a (B, 3) tensor costs ~15 ms with 2
-    threads on a busy machine, 0.3 ms with one)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: see tests/conftest.py
 
 
 # ----------------------------------------------------------------------------------------
