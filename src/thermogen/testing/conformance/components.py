@@ -62,3 +62,24 @@ def rebuilt_from_config(component: Any, kind: str) -> tuple[dict[str, Any], Any]
         f"{type(rebuilt).__name__} {rebuilt.config} vs {component.config}",
     )
     return config, rebuilt
+
+
+def configuration_only_result(
+    interleaved: list[Any], alone: list[Any], attributes_before: str, sampler: Any, loop: str
+) -> Any:
+    """The verdict of a ``configuration_only`` check: each of the ``interleaved`` results (run step by step
+    alternately on one ``sampler``) equals the same ``loop`` run ``alone``, bitwise, and the sampler's
+    attributes (``repr(sampler.__dict__)``) are still ``attributes_before``."""
+    from thermogen.testing.conformance.report import passed, require
+
+    for k, (mixed, single) in enumerate(zip(interleaved, alone)):
+        difference = float((mixed - single).abs().max())
+        require(
+            difference == 0.0,
+            "configuration_only",
+            f"{loop} {k} run interleaved with another on the same sampler vs alone: keep {loop} state in `state`",
+            f"max |difference| {difference:.3g}",
+        )
+    require(attributes_before == repr(sampler.__dict__), "configuration_only", "attributes after sampling",
+            f"changed by a {loop}")
+    return passed("configuration_only", f"two interleaved {loop}s equal the {loop}s alone")

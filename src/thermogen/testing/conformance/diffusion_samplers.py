@@ -17,7 +17,7 @@ import torch
 from thermogen.interfaces import NoiseSchedule
 from thermogen.parameterisation import PREDICTION_TYPES, Denoised, denoised_from_output
 from thermogen.samplers.diffusion.base import DiffusionSampler
-from thermogen.testing.conformance.components import claims, rebuilt_from_config, resolve
+from thermogen.testing.conformance.components import claims, configuration_only_result, rebuilt_from_config, resolve
 from thermogen.testing.conformance.mixture import mixture_mismatches
 from thermogen.testing.conformance.report import CheckResult, passed, require, skipped
 from thermogen.testing.distances import sliced_wasserstein
@@ -281,16 +281,7 @@ def check_configuration_only(sampler: Any) -> CheckResult:
             if i < grid.num_steps:
                 out = s.solve_step(model.denoise, grid, i, xs[k], states[k], generators[k])
                 xs[k], states[k] = out.prev_sample, out.state
-    for k in range(2):
-        difference = float((xs[k] - alone[k]).abs().max())
-        require(
-            difference == 0.0,
-            "configuration_only",
-            f"loop {k} run interleaved with another on the same sampler vs alone: keep loop state in `state`",
-            f"max |difference| {difference:.3g}",
-        )
-    require(before == repr(s.__dict__), "configuration_only", "attributes after sampling", "changed by a loop")
-    return passed("configuration_only", "two interleaved loops equal the loops alone")
+    return configuration_only_result(xs, alone, before, s, "loop")
 
 
 CHECKS = (

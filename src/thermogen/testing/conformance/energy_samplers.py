@@ -16,7 +16,7 @@ from torch import Tensor
 
 from thermogen.interfaces import EnergyModel
 from thermogen.samplers.energy.base import EnergySampler
-from thermogen.testing.conformance.components import claims, rebuilt_from_config, resolve
+from thermogen.testing.conformance.components import claims, configuration_only_result, rebuilt_from_config, resolve
 from thermogen.testing.conformance.mixture import mixture_mismatches
 from thermogen.testing.conformance.report import CheckResult, passed, require
 from thermogen.testing.gaussian_mixture import GaussianMixture, GaussianMixtureEnergy
@@ -178,16 +178,7 @@ def check_configuration_only(sampler: Any) -> CheckResult:
                 if i < n:
                     out = s.step(model, xs[k], states[k], generator=generators[k])
                     xs[k], states[k] = out.sample, out.state
-    for k in range(2):
-        difference = float((xs[k] - alone[k]).abs().max())
-        require(
-            difference == 0.0,
-            "configuration_only",
-            f"chain {k} run interleaved with another on the same sampler vs alone: keep chain state in `state`",
-            f"max |difference| {difference:.3g}",
-        )
-    require(before == repr(s.__dict__), "configuration_only", "attributes after sampling", "changed by a chain")
-    return passed("configuration_only", "two interleaved chains equal the chains alone")
+    return configuration_only_result(xs, alone, before, s, "chain")
 
 
 CHECKS = (
