@@ -19,7 +19,7 @@ from torch import Tensor
 
 from thermogen import registry
 from thermogen.samplers import DDIMSampler, DiffusionSampler, DPMSolverPP2M, HeunSampler, TimeGrid
-from thermogen.schedules import OffsetCosineSchedule
+from thermogen.schedules import LinearSchedule, OffsetCosineSchedule
 from thermogen.testing import GaussianMixture, NoisyMixturePredictor
 
 MIX = GaussianMixture([[-1.2, 0.0], [1.0, 1.5], [1.5, -2.25]], [0.3, 0.3, 0.3], [0.5, 0.3, 0.2])
@@ -148,3 +148,20 @@ def test_a_grid_is_a_value_shared_by_loops() -> None:
     assert grid == sampler.grid(schedule, 5) == TimeGrid.from_times(schedule, grid.as_tensor())
     with pytest.raises(AttributeError):
         grid.times = (1.0, 0.0)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["unipc", "ipndm", "deis", "dpmpp_3m"])
+def test_a_multistep_loop_started_part_way_along_a_grid_equals_the_loop_on_the_rest_of_it(name: str) -> None:
+    """SDEdit-style loops start at step k of a grid with ``initial_state(grid)``: the steps then use the
+    history they have (as a loop on the remaining times does), not the history planned for a start at 0."""
+    sampler, schedule = registry.get("samplers", name)(), LinearSchedule()
+    model = MODEL
+    grid = sampler.grid(schedule, 10)
+    x_k = torch.randn(64, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x, state = x_k, sampler.initial_state(grid)
+    for i in range(3, grid.num_steps):
+        out = sampler.step(model.denoise(x, *grid.rates(i)), grid, i, x, state)
+        x, state = out.prev_sample, out.state
+    rest = TimeGrid.from_times(schedule, grid.times[3:])
+    expected = sampler.sample(model, x_k, rest).sample
+    torch.testing.assert_close(x, expected, rtol=0, atol=1e-12)

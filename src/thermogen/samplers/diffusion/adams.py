@@ -78,6 +78,11 @@ def adams_weights(sigmas: list[float], sigma_next: float, log: bool) -> list[flo
     return weights
 
 
+def sigma_of(a: float, s: float) -> float:
+    """EDM's ``sigma = s / a`` from host rates (inf where the signal rate is 0)."""
+    return s / a if a > 0.0 else math.inf
+
+
 class AdamsState(NamedTuple):
     """One Adams loop's state: the planned weights of every step and the last eps^ estimates (oldest first).
 
@@ -123,7 +128,7 @@ class AdamsSampler(DiffusionSampler):
 
     def initial_state(self, grid: TimeGrid) -> AdamsState:
         """Plan the weights of every step of ``grid`` (host floats); no estimates yet."""
-        sigmas = [s / a if a > 0.0 else math.inf for a, s in zip(grid.signal_rates, grid.noise_rates)]
+        sigmas = [sigma_of(a, s) for a, s in zip(grid.signal_rates, grid.noise_rates)]
         plans = []
         for i in range(grid.num_steps):
             available = min(i + 1, self.solver_order)
@@ -155,6 +160,9 @@ class AdamsSampler(DiffusionSampler):
         (a, s), (a_prev, s_prev) = grid.rates(i), grid.rates(i + 1)
         history = (*state.history, denoised.eps)[-self.solver_order :]
         weights = state.plans[i]
+        if len(history) != min(i + 1, self.solver_order):  # a loop that did not start at step 0 of the grid
+            nodes = [sigma_of(*grid.rates(j)) for j in range(i, i - len(history), -1)]
+            weights = self._plan(grid, i, nodes, sigma_of(*grid.rates(i + 1)))
         next_state = AdamsState(state.plans, history)
         if len(weights) == 1:
             prev_sample = a_prev * denoised.x0 + s_prev * denoised.eps

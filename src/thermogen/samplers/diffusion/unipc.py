@@ -240,6 +240,8 @@ class UniPCSampler(ClipsX0, DiffusionSampler):
             sample = combine(last_sample, c_x, terms, c_m) + c_new * m_new
         history = (*state.history, (half_log_snr(*grid.rates(i)), m_new))[-self.solver_order :]
         plan = state.plans[i]
+        if len(history) != min(i + 1, self.solver_order):  # a loop that did not start at step 0 of the grid
+            plan = self._plan(grid, i, [lam for lam, _ in history[::-1]])
         terms = [m for _, m in history[::-1]][: len(plan.c_m)]
         if plan.kind == "stay":
             prev_sample = sample
