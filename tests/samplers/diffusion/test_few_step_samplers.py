@@ -238,3 +238,21 @@ def test_every_benchmark_mixture_is_reproduced_by_a_fine_solve_from_pure_noise(n
         std = float(mixture.stds[k])
         torch.testing.assert_close(members.mean(0), mixture.means[k], rtol=0, atol=4 * std / len(members) ** 0.5)
         assert members.std(0).mean().item() == pytest.approx(std * std / math.hypot(std, sigma_min), rel=0.1)
+
+
+def test_unipc_corrects_the_sample_it_is_given() -> None:
+    """UniPC adds its correction (UniC minus UniP, a combination of x_0 estimates) to the sample the loop hands
+    it, then predicts: the step is affine in that sample with slope ``c_x = s'/s``. A loop that edits x between
+    steps (inpainting) keeps its edit, scaled as any x is."""
+    schedule, sampler = LinearSchedule(), UniPCSampler()
+    grid = sampler.grid(schedule, 8)
+    state, x = sampler.initial_state(grid), x_T()
+    for i in range(3):
+        out = sampler.step(MODEL.denoise(x, *grid.rates(i)), grid, i, x, state)
+        x, state = out.prev_sample, out.state
+    assert state.pending is not None  # step 3 corrects the result of step 2
+    denoised, edit = MODEL.denoise(x, *grid.rates(3)), torch.full_like(x, 0.25)
+    plain = sampler.step(denoised, grid, 3, x, state).prev_sample
+    edited = sampler.step(denoised, grid, 3, x + edit, state).prev_sample
+    s, s_next = grid.noise_rates[3], grid.noise_rates[4]
+    torch.testing.assert_close(edited - plain, edit * (s_next / s), rtol=0, atol=1e-12)

@@ -167,9 +167,9 @@ class AdamsSampler(DiffusionSampler):
         if len(weights) == 1:
             prev_sample = a_prev * denoised.x0 + s_prev * denoised.eps
             return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=denoised.x0, state=next_state)
-        e = linear_combination(history[::-1], weights)
         c_x = a_prev / safe_rate(a, sample.dtype)
-        prev_sample = c_x * (sample - s * e) + s_prev * e
+        c_e = s_prev - c_x * s  # x' = c_x x + c_e e, e = sum_j w_j eps_j: one pass over x and the eps^
+        prev_sample = linear_combination([sample, *history[::-1]], [c_x, *(c_e * w for w in weights)])
         return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=denoised.x0, state=next_state)
 
 

@@ -50,7 +50,7 @@ from thermogen.checks import check_bool
 from thermogen.parameterisation import Denoised
 from thermogen.samplers.diffusion.base import DiffusionSampler, DiffusionStepOutput, GeneratorLike
 from thermogen.samplers.diffusion.grid import TimeGrid
-from thermogen.samplers.diffusion.multistep import step_order
+from thermogen.samplers.diffusion.multistep import linear_combination, step_order
 from thermogen.samplers.diffusion.spacing import FinalTime, Spacing
 from thermogen.samplers.diffusion.thresholding import ClipsX0
 
@@ -138,29 +138,34 @@ class DPMSolverPP2M(ClipsX0, DiffusionSampler):
             prev_sample = sample
         else:
             order = self.order_for(state, lam, lam_prev, grid, i)
-            prev_sample = (s_prev / s) * sample + a_prev * self.x0_integral(order, m0, lam, h, state)
+            weights = self.x0_integral_weights(order, lam, h, state)
+            estimates = [m0, *(m for _, m in state[::-1])][:order]
+            prev_sample = linear_combination([sample, *estimates], [s_prev / s, *(a_prev * w for w in weights)])
         history = (*state, (lam, m0))[-(self.solver_order - 1) :]
         return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m0, state=history)
 
-    def x0_integral(self, order: int, m0: Tensor, lam: float, h: float, history: History) -> Tensor:
-        """``e^{lambda_{t'}} * integral e^{lambda} x0^(lambda)`` over the step, i.e. the bracket multiplying a_{t'}."""
+    def x0_integral_weights(self, order: int, lam: float, h: float, history: History) -> list[float]:
+        """Weights of m_0, m_1, m_2 in ``e^{lambda_{t'}} * integral e^{lambda} x0^(lambda)`` over the step (host).
+
+        The bracket multiplying a_{t'}: ``phi_0 m_0`` (1st order), ``phi_0 D`` (2M), or
+        ``phi_0 m_0 + phi_1 x0' + phi_2 x0''`` (3M) with the divided differences written as weights of the
+        estimates, so that the step is one pass over the tensors.
+        """
         phi_0 = -math.expm1(-h)  # 1 - e^{-h}; 1 for h = inf
         if order == 1:
-            return m0 * phi_0
-        lam_1, m1 = history[-1]
-        h_0 = lam - lam_1
+            return [phi_0]
+        h_0 = lam - history[-1][0]
         if order == 2:
             half_over_r = h / (2.0 * h_0)  # 1 / (2r), r = h_0 / h
-            return phi_0 * ((1.0 + half_over_r) * m0 - half_over_r * m1)
-        lam_2, m2 = history[-2]
-        h_1 = lam_1 - lam_2
-        f01 = (m0 - m1) / h_0
-        f12 = (m1 - m2) / h_1
-        f012 = (f01 - f12) / (h_0 + h_1)
+            return [phi_0 * (1.0 + half_over_r), -phi_0 * half_over_r]
+        h_1 = history[-1][0] - history[-2][0]
+        f01 = [1.0 / h_0, -1.0 / h_0, 0.0]  # (m_0 - m_1) / h_0
+        f12 = [0.0, 1.0 / h_1, -1.0 / h_1]  # (m_1 - m_2) / h_1
+        f012 = [(u - v) / (h_0 + h_1) for u, v in zip(f01, f12)]
         phi_1 = h + math.expm1(-h)  # h - 1 + e^{-h}
         phi_2 = h * h / 2.0 - h - math.expm1(-h)  # h²/2 - h + 1 - e^{-h}
-        slope = f01 + h_0 * f012  # x0' at lambda_t
-        return phi_0 * m0 + phi_1 * slope + (2.0 * phi_2) * f012
+        slope = [u + h_0 * v for u, v in zip(f01, f012)]  # x0' at lambda_t
+        return [phi_0 * (j == 0) + phi_1 * d1 + 2.0 * phi_2 * d2 for j, (d1, d2) in enumerate(zip(slope, f012))]
 
 
 class DPMSolverPP3M(DPMSolverPP2M):

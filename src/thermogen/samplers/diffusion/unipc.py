@@ -115,18 +115,44 @@ def unipc_coefficients(
     return s_ratio, [c_m0, *c_earlier], c_new
 
 
-def combine(x: Tensor, c_x: float, terms: Sequence[Tensor], weights: Sequence[float]) -> Tensor:
-    """``c_x x + sum_i weights_i terms_i`` (a new tensor)."""
-    return linear_combination([x, *terms], [c_x, *weights])
+class Correction(NamedTuple):
+    """UniC (eq. 9) minus UniP (eq. 8) of one step: ``x_c = x' + c_new m_new + sum_i c_m[i] m_i``.
+
+    Both start from the same x with the same ``c_x``, so the corrected result is the predicted one plus
+    a combination of x_0 estimates: ``m_new`` (at the step's end) and the step's m_0, m_1, .. (latest first).
+    """
+
+    c_new: float
+    c_m: list[float]
+
+
+def correction_of(predictor: list[float], corrector: tuple[float, list[float], float]) -> Correction:
+    """The :class:`Correction` from the predictor's weights of m_0, m_1, .. and the corrector's expansion."""
+    _, c_m, c_new = corrector
+    return Correction(c_new, [c - p for c, p in zip(c_m, predictor)])
+
+
+def fold_correction(c_x: float, c_m: list[float], correction: Correction) -> list[float]:
+    """Weights over ``(x', m_new, m_1, m_2, ..)`` of ``c_x x_c + sum_i c_m[i] (m_new, m_1, ..)_i``.
+
+    ``x_c = x' + correction`` (the last step's result corrected with ``m_new``, whose m_0 is the
+    ``m_1`` here): the corrector and the next predictor in one pass over the tensors.
+    """
+    weights = [c_x, *c_m, *[0.0] * (1 + len(correction.c_m) - len(c_m))]
+    weights[1] += c_x * correction.c_new
+    for j, c in enumerate(correction.c_m):
+        weights[2 + j] += c_x * c
+    return weights
 
 
 class _Plan(NamedTuple):
-    """Host coefficients of one step: the predictor and, if the result is to be corrected, the corrector."""
+    """Host coefficients of one step: the predictor and, if the result is to be corrected, the correction."""
 
     kind: Literal["predict", "x0", "stay"]  # UniP; the step to sigma' = 0 (result m_0); a zero-length step
+    lam: float  # lambda at the step's start, where its new x_0 estimate is
     c_x: float
     c_m: list[float]
-    correct: tuple[float, list[float], float] | None
+    correct: Correction | None
 
 
 class UniPCState(NamedTuple):
@@ -142,9 +168,10 @@ class UniPCState(NamedTuple):
     plans: tuple[_Plan, ...]
     """Host coefficients of every step of the grid, planned once by :meth:`UniPCSampler.initial_state`."""
     history: tuple[tuple[float, Tensor], ...] = ()
-    """``(lambda, x0^)`` of the last ``solver_order`` steps, oldest first."""
-    pending: tuple[Tensor, list[Tensor], tuple[float, list[float], float]] | None = None
-    """(x before the last step, the x0^ it used (latest first), the corrector's coefficients), or None."""
+    """``(lambda, x0^)`` of the last ``solver_order + 1`` steps, oldest first (the corrector of the last step
+    used one more than the next predictor does)."""
+    pending: Correction | None = None
+    """The correction of the last step's result, applied by the next step with its new estimate, or None."""
 
 
 class UniPCSampler(ClipsX0, DiffusionSampler):
@@ -216,39 +243,38 @@ class UniPCSampler(ClipsX0, DiffusionSampler):
         if s_prev == 0.0 or not is_finite(*history_lams[:order]):
             order = 1  # the step to sigma' = 0, or across a zero-SNR start
         if lam_prev == lam:  # zero-length step (final_time="first_step" after linspace/leading)
-            return _Plan("stay", 1.0, [], None)
+            return _Plan("stay", lam, 1.0, [], None)
         if s_prev == 0.0:
-            return _Plan("x0", 0.0, [1.0], None)
+            return _Plan("x0", lam, 0.0, [1.0], None)
         h = lam_prev - lam
         ratios = [(lam_i - lam) / h for lam_i in history_lams[1:order]]
         c_x, c_m, _ = unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, corrector=False)
         correct = None
         if left > 1 and i not in self.disable_corrector and is_finite(lam, lam_prev):
-            correct = unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, corrector=True)
-        return _Plan("predict", c_x, c_m, correct)
+            correct = correction_of(c_m, unipc_coefficients(s_prev / s, a_prev, h, ratios, self.variant, True))
+        return _Plan("predict", lam, c_x, c_m, correct)
 
     def step(self, denoised: Denoised, grid: TimeGrid, i: int, sample: Tensor,
              state: UniPCState | None = None, generator: GeneratorLike = None) -> DiffusionStepOutput:  # fmt: skip
         """Correct ``sample`` (the last prediction) with the new estimate (UniC), then predict ``times[i + 1]`` (UniP).
 
-        The coefficients come from the plan of :meth:`initial_state`, so a step is tensor algebra only.
+        Both in one linear combination of ``sample`` and the x_0 estimates, with coefficients planned by
+        :meth:`initial_state`. The correction is added to ``sample`` as given (a loop that edits x between
+        steps keeps its edit; diffusers' scheduler recomputes the corrected x from its own copy).
         """
         state = self.initial_state(grid) if state is None else state
         m_new = self.limited_x0(denoised.x0)
-        if state.pending is not None:
-            last_sample, terms, (c_x, c_m, c_new) = state.pending
-            sample = combine(last_sample, c_x, terms, c_m) + c_new * m_new
-        history = (*state.history, (half_log_snr(*grid.rates(i)), m_new))[-self.solver_order :]
         plan = state.plans[i]
-        if len(history) != min(i + 1, self.solver_order):  # a loop that did not start at step 0 of the grid
-            plan = self._plan(grid, i, [lam for lam, _ in history[::-1]])
-        terms = [m for _, m in history[::-1]][: len(plan.c_m)]
-        if plan.kind == "stay":
-            prev_sample = sample
-        elif plan.kind == "x0":
-            prev_sample = m_new
-        else:
-            prev_sample = combine(sample, plan.c_x, terms, plan.c_m)
-        pending = (sample, terms, plan.correct) if plan.correct is not None else None
-        next_state = UniPCState(state.plans, history, pending)
+        history = (*state.history, (plan.lam, m_new))[-(self.solver_order + 1) :]
+        if len(history) != min(i + 1, self.solver_order + 1):  # a loop that did not start at step 0 of the grid
+            plan = self._plan(grid, i, [lam for lam, _ in history[::-1]][: self.solver_order])
+        next_state = UniPCState(state.plans, history, plan.correct)
+        if plan.kind == "x0":
+            return DiffusionStepOutput(prev_sample=m_new, pred_original_sample=m_new, state=next_state)
+        c_x, c_m = (1.0, []) if plan.kind == "stay" else (plan.c_x, plan.c_m)
+        weights = [c_x, *c_m] if state.pending is None else fold_correction(c_x, c_m, state.pending)
+        if len(weights) == 1:  # a zero-length step with nothing to correct
+            return DiffusionStepOutput(prev_sample=sample, pred_original_sample=m_new, state=next_state)
+        estimates = [m for _, m in history[::-1]]
+        prev_sample = linear_combination([sample, *estimates[: len(weights) - 1]], weights)
         return DiffusionStepOutput(prev_sample=prev_sample, pred_original_sample=m_new, state=next_state)
