@@ -58,7 +58,8 @@ because Inception features neither exist offline nor suit 28 × 28 digits:
   probability ≥ 0.9 (legible digits). Uniform noise is also "confidently" one
   digit, so read it together with FD and the class entropy;
 - **class entropy**: the entropy of the histogram of predicted classes
-  (diversity; ln 10 ≈ 2.303 when all ten digits are equally frequent).
+  (diversity; ln 10 ≈ 2.303 when all ten digits are equally frequent); the
+  histogram itself (how many of each digit 0-9) is printed and stored as `class_counts`.
 
 FD and KID on these features are **not** on the Inception (FID) scale, and FD is
 biased upwards at small N. Compare them only with numbers made by this

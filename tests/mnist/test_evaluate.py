@@ -16,7 +16,7 @@ from thermogen import registry
 from thermogen.cli import main
 from thermogen.cli.evaluate import generate
 from thermogen.data import MNIST
-from thermogen.mnist import class_entropy, confident_fraction, evaluate_images, real_data_floor
+from thermogen.mnist import class_counts, class_entropy, confident_fraction, evaluate_images, real_data_floor
 from thermogen.pipelines.base import Pipeline
 from thermogen.pipelines.diffusion import DiffusionPipeline
 
@@ -39,6 +39,14 @@ def test_class_entropy_of_histograms() -> None:
     assert class_entropy(one_class) == 0.0
     two = torch.eye(10)[[1, 1, 4, 4]]
     assert class_entropy(two) == pytest.approx(math.log(2))
+
+
+def test_class_counts_are_the_histogram_of_arg_max_classes() -> None:
+    probs = torch.eye(10)[[3, 3, 3, 0, 9]] * 0.5 + 0.05  # only the arg-max counts
+    assert class_counts(probs) == [1, 0, 0, 3, 0, 0, 0, 0, 0, 1]
+    assert sum(class_counts(torch.rand(50, 10, generator=torch.Generator().manual_seed(0)))) == 50
+    with pytest.raises(ValueError, match=r"shape \(10,\)"):
+        class_counts(torch.rand(10))
 
 
 # ----------------------------------------------------------------------------- evaluation on real data

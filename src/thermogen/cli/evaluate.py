@@ -85,6 +85,8 @@ def format_table(samples: dict[str, Any], floor: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "-+-".join("-" * w for w in widths))
+    if "class_counts" in samples:
+        lines.append(f"digits 0-9 drawn: {samples['class_counts']} (real: {floor.get('class_counts')})")
     return "\n".join(lines)
 
 

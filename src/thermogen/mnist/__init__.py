@@ -22,6 +22,7 @@ The dataset reader itself is :class:`thermogen.data.MNIST`.
 
 from thermogen.mnist.classifier import CLASSIFIER_DIR, MNISTClassifier, load_classifier, save_classifier
 from thermogen.mnist.evaluate import (
+    class_counts,
     class_entropy,
     classify,
     confident_fraction,
@@ -36,6 +37,7 @@ __all__ = [
     "CLASSIFIER_DIR",
     "MNISTClassifier",
     "accuracy",
+    "class_counts",
     "class_entropy",
     "classify",
     "confident_fraction",

@@ -52,6 +52,14 @@ def confident_fraction(probs: Tensor, threshold: float = 0.9) -> float:
     return float((probs.max(dim=1).values >= threshold).double().mean())
 
 
+def class_counts(probs: Tensor) -> list[int]:
+    """How many rows of ``probs`` (N, K) have each class as their arg-max: K ints summing to N (the histogram
+    of predicted classes; for MNIST, how often each digit 0-9 was drawn)."""
+    if probs.ndim != 2 or probs.shape[0] == 0:
+        raise ValueError(f"probs have shape {tuple(probs.shape)}; expected (N, K) with N >= 1")
+    return [int(c) for c in torch.bincount(probs.argmax(dim=1).cpu(), minlength=probs.shape[1])]
+
+
 def class_entropy(probs: Tensor) -> float:
     """Entropy (nats) of the histogram of arg-max classes of ``probs`` (N, K): in [0, ln K].
 
@@ -61,7 +69,7 @@ def class_entropy(probs: Tensor) -> float:
     """
     if probs.ndim != 2 or probs.shape[0] == 0:
         raise ValueError(f"probs have shape {tuple(probs.shape)}; expected (N, K) with N >= 1")
-    counts = torch.bincount(probs.argmax(dim=1).cpu(), minlength=probs.shape[1]).double()
+    counts = torch.tensor(class_counts(probs), dtype=torch.float64)
     shares = counts / counts.sum()
     return float(-(shares * torch.log(shares.clamp(min=1e-300))).sum()) + 0.0  # + 0.0: no -0.0 for one class
 
@@ -141,8 +149,8 @@ def evaluate_images(
         generator: draws the KID subsets (default: seeded 0, reproducible).
 
     Returns:
-        ``{"fd", "kid_mean", "kid_std", "confident_fraction", "class_entropy", "n"}``
-        (floats; ``n`` an int).
+        ``{"fd", "kid_mean", "kid_std", "confident_fraction", "class_entropy", "class_counts", "n"}``
+        (floats; ``class_counts`` the 10 ints of :func:`class_counts`; ``n`` an int).
     """
     if images.ndim != 4 or images.shape[0] < 2:
         raise ValueError(f"images have shape {tuple(images.shape)}; expected (N, 1, 32, 32) with N >= 2")
@@ -163,6 +171,7 @@ def evaluate_images(
         "kid_std": kid.std,
         "confident_fraction": confident_fraction(probs),
         "class_entropy": class_entropy(probs),
+        "class_counts": class_counts(probs),
         "n": int(images.shape[0]),
     }
 
