@@ -1,7 +1,7 @@
 """The diffusion training-recipe ablation: one arm per change, the same CPU budget each.
 
-    python examples/diffusion_ablation.py [--minutes 15] [--threads 1] [--n 2000] [--out runs/ablation]
-        [--table docs/ablation.md] [--data-dir /path/to/mnist]
+    python examples/diffusion_ablation.py [--minutes 15] [--chunk-minutes 5] [--threads 1] [--n 2000]
+        [--out runs/ablation] [--table docs/ablation.md] [--data-dir /path/to/mnist]
 
 Each arm is ``thermogen train diffusion ... --cpu-budget-minutes M --resume`` in
 ``OUT/ARM`` (same seed, batch 64, constant learning rate 1e-3 after 100 warm-up steps),
@@ -17,9 +17,11 @@ then ``thermogen evaluate OUT/ARM/checkpoint/pipeline --n N`` (DDIM, 20 steps) a
 5. ``+power_ema``: the power-function EMA (gamma 6.94) instead of 0.999.
 
 Restartable: a finished arm (``OUT/ARM/trained`` exists) is not retrained, an evaluated one
-(``OUT/ARM/eval.json``) not re-evaluated; an interrupted arm resumes from its checkpoint
-with the full budget again (the time already spent is recorded in its log). The table
-(markdown) goes to ``--table``.
+(``OUT/ARM/eval.json``) not re-evaluated. An arm trains in chunks of at most
+``--chunk-minutes`` of CPU time, each an exact ``--resume`` of the last, and
+``OUT/ARM/cpu_minutes`` adds up the chunks that finished: an interrupted arm continues with
+what is left of its budget (it may overspend by at most the chunk that was cut short, whose
+steps since the last checkpoint are redone). The table (markdown) goes to ``--table``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from thermogen.atomic import atomic_file
 
 BASE = [
     "--batch-size", "64", "--lr", "1e-3", "--lr-warmup-steps", "100", "--steps", "1000000",
@@ -53,15 +57,29 @@ def thermogen(*args: str) -> None:
     subprocess.run(command, check=True)
 
 
-def run_arm(name: str, out: Path, minutes: float, threads: int, n: int, data_dir: str | None) -> dict[str, object]:
+def spent_minutes(folder: Path) -> float:
+    """CPU minutes of the chunks of this arm that finished (0 for a new arm)."""
+    record = folder / "cpu_minutes"
+    return float(record.read_text()) if record.exists() else 0.0
+
+
+def run_arm(
+    name: str, out: Path, minutes: float, chunk: float, threads: int, n: int, data_dir: str | None
+) -> dict[str, object]:
     folder = out / name
     data = ["--data-dir", data_dir] if data_dir else []
-    if not (folder / "trained").exists():
+    while not (folder / "trained").exists():
+        spent = spent_minutes(folder)
+        if spent >= minutes - 1e-9:
+            (folder / "trained").write_text("")
+            break
+        budget = min(chunk, minutes - spent)
         thermogen(
             "train", "diffusion", *ARMS[name], *BASE, *data, "--threads", str(threads),
-            "--cpu-budget-minutes", str(minutes), "--out", str(folder), "--resume",
+            "--cpu-budget-minutes", f"{budget:.6g}", "--out", str(folder), "--resume",
         )  # fmt: skip
-        (folder / "trained").write_text("")
+        with atomic_file(folder / "cpu_minutes") as tmp:
+            tmp.write_text(f"{spent + budget:.6g}")
     pipeline = str(folder / "checkpoint" / "pipeline")
     if not (folder / "eval.json").exists():
         thermogen("evaluate", pipeline, "--n", str(n), "--json", str(folder / "eval.json"), *data)
@@ -89,7 +107,8 @@ def table(rows: list[dict[str, object]], minutes: float, n: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--minutes", type=float, default=15.0, help="CPU minutes per arm")
+    parser.add_argument("--chunk-minutes", type=float, default=5.0, help="CPU minutes per resumable chunk")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--out", default="runs/ablation")
@@ -99,7 +118,10 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = [run_arm(name, out, args.minutes, args.threads, args.n, args.data_dir) for name in args.arms.split(",")]
+    rows = [
+        run_arm(name, out, args.minutes, args.chunk_minutes, args.threads, args.n, args.data_dir)
+        for name in args.arms.split(",")
+    ]
     text = table(rows, args.minutes, args.n)
     print(text)
     if args.table:
