@@ -50,7 +50,10 @@ def metrics_for(name: str, results: dict[str, Any]) -> dict[str, str]:
         return {"DDIM, 20 steps": fmt(r["headline"]), **compared, "real-data floor": fmt(r["headline_floor"])}
     if name.startswith("ebm") and "ebm" in results:
         r = results["ebm"]
-        return {"1000-step chains from noise": fmt(r["chains_1000"]), "real-data floor": fmt(r["floor"])}
+        chains = f"{r['chain']}-step chains from noise" if "chain" in r else "1000-step chains from noise"
+        default = r["default_chain"] if "default_chain" in r else r["chains_1000"]  # results.json of older runs
+        compared = {f"{label} ({m['chain']}-step chains)": fmt(m) for label, m in r.get("compared", {}).items()}
+        return {chains: fmt(default), **compared, "real-data floor": fmt(r["floor"])}
     return {}
 
 

@@ -1,6 +1,7 @@
 """Produce docs/results.md and its figures from the bundled (or any) pipelines, in one run.
 
     python examples/make_results.py [--ddim thermogen/ddim-mnist] [--ebm thermogen/ebm-mnist]
+        [--keep-diffusion | --keep-ebm] [--compare-ebm "before=runs/ebm-old"]
         [--ddim-log runs/ddim-mnist/log.jsonl] [--ebm-log runs/ebm-mnist/log.jsonl]
         [--n 1000] [--headline-n 2000] [--data-dir /path/to/mnist] [--threads 2]
         [--compare "before BN recalibration=runs/ddim-mnist/checkpoint/pipeline"]
@@ -38,6 +39,8 @@ SAMPLERS = ("ddim", "dpmpp_2m", "dpmpp_3m", "unipc", "ipndm", "deis", "euler", "
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)
 METRIC_KEYS = ("fd", "kid_mean", "confident_fraction", "class_entropy")
 EBM_HEADING = "## Energy-based model on MNIST"
+DIFFUSION_HEADING = "## Diffusion (DDIM) on MNIST"
+ABLATION_HEADING = "### Training-recipe ablation"
 MEASUREMENT = """\
 ## How sample quality is measured
 
@@ -168,7 +171,7 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
     }
     results["ddim"]["goals"] = met
     lines += [
-        "## Diffusion (DDIM) on MNIST",
+        DIFFUSION_HEADING,
         "",
         f"Pipeline: `{args.ddim}`. Samples with 20 DDIM steps (the book's sampler), seed 0:",
         "",
@@ -239,40 +242,59 @@ def ood_lines(energies: dict[str, float]) -> list[str]:
     ]
 
 
+def class_count_row(label: str, m: dict[str, Any]) -> str:
+    return "| " + " | ".join([label, *(str(c) for c in m["class_counts"])]) + " |"
+
+
 def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[str]) -> None:
     pipe = EBMPipeline.from_pretrained(args.ebm)
     pipe.progress = False
+    chain = pipe.num_inference_steps
     g = torch.Generator().manual_seed(0)
-    out = pipe(batch_size=64, num_inference_steps=1000, generator=g, output_type="tensor")
+    out = pipe(batch_size=64, generator=g, output_type="tensor")
     save_grid(out.images, IMG / "ebm_samples.png", nrow=8)
+    snapshots = (*(s for s in BOOK_SNAPSHOTS if s < chain - 1), chain - 1)
     strip = pipe(
         batch_size=4,
-        num_inference_steps=1000,
         generator=torch.Generator().manual_seed(6),
-        snapshot_steps=BOOK_SNAPSHOTS,
+        snapshot_steps=snapshots,
         output_type="tensor",
     )
     assert strip.snapshots is not None
     frames = strip.snapshots.transpose(0, 1).reshape(-1, *strip.snapshots.shape[2:])
-    save_grid(frames, IMG / "ebm_langevin_strip.png", nrow=len(BOOK_SNAPSHOTS))
+    save_grid(frames, IMG / "ebm_langevin_strip.png", nrow=len(snapshots))
     if pipe.buffer is not None and len(pipe.buffer):
         buffered = pipe(
             batch_size=64, num_inference_steps=1, initial_state="buffer", generator=g, output_type="tensor"
         ).images
         save_grid(buffered, IMG / "ebm_buffer.png", nrow=8)
     floor = real_data_floor(args.ebm_n, data_dir=args.data_dir)
-    m, seconds = timed_metrics(pipe, args.ebm_n, 1000, 1, args.data_dir)
-    met = {">= 80% confident": m["confident_fraction"] >= 0.8, "class entropy >= 2.2": m["class_entropy"] >= 2.2}
+    m, seconds = timed_metrics(pipe, args.ebm_n, chain, 1, args.data_dir)
+    compared: dict[str, Any] = {}
+    for label, other in args.compare_ebm:
+        before = EBMPipeline.from_pretrained(other)
+        before.progress = False
+        cm, cs = timed_metrics(before, args.ebm_n, before.num_inference_steps, 1, args.data_dir)
+        compared[label] = {**cm, "pipeline": other, "seconds": cs, "chain": before.num_inference_steps}
+        print(f"{label}: {cm}")
+    met = {
+        ">= 85% confident": m["confident_fraction"] >= 0.85,
+        "class entropy >= 2.2": m["class_entropy"] >= 2.2,
+        "FD <= 40": m["fd"] <= 40.0,
+    }
     ood = ood_energies(pipe, args.data_dir)
-    results["ebm"] = {"chains_1000": m, "seconds": seconds, "floor": floor, "goals": met, "ood": ood}
+    results["ebm"] = {
+        "chain": chain, "default_chain": m, "seconds": seconds, "floor": floor, "goals": met, "ood": ood,
+        "compared": compared,
+    }  # fmt: skip
     lines += [
         EBM_HEADING,
         "",
-        f"Pipeline: `{args.ebm}`. 64 fresh chains of 1000 Langevin steps from uniform noise:",
+        f"Pipeline: `{args.ebm}`. 64 fresh chains of {chain} Langevin steps (its default) from uniform noise:",
         "",
         "![EBM samples](img/ebm_samples.png)",
         "",
-        "Langevin snapshot strip (steps 0, 1, 3, 5, 10, 30, 50, 100, 300, 999; one chain per row):",
+        f"Langevin snapshot strip (steps {', '.join(map(str, snapshots))}; one chain per row):",
         "",
         "![Langevin strip](img/ebm_langevin_strip.png)",
         "",
@@ -280,12 +302,21 @@ def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[s
         "",
         "![buffer](img/ebm_buffer.png)",
         "",
-        f"| 1000-step chains from noise (N = {args.ebm_n}) | FD | KID | confident | class entropy | seconds |",
+        f"| default chains from noise (N = {args.ebm_n}, seed 1) | FD | KID | confident | class entropy | seconds |",
         "| --- | --- | --- | --- | --- | --- |",
-        metrics_row("EBM", m, seconds),
+        metrics_row(f"EBM ({chain} steps)", m, seconds),
+        *[metrics_row(f"{k} (`{v['pipeline']}`, {v['chain']} steps)", v, v["seconds"]) for k, v in compared.items()],
         metrics_row("real images (floor)", floor),
         "",
         "Goals: " + ", ".join(f"{k}: **{'met' if v else 'not met'}**" for k, v in met.items()) + ".",
+        "",
+        "How often the classifier reads each digit in those samples:",
+        "",
+        "| | " + " | ".join(map(str, range(10))) + " |",
+        "| --- " * 11 + "|",
+        class_count_row("EBM", m),
+        *[class_count_row(k, v) for k, v in compared.items()],
+        class_count_row("real images", floor),
         "",
         *ood_lines(ood),
     ]
@@ -314,6 +345,19 @@ def main() -> None:
         "--keep-ebm",
         action="store_true",
         help="reuse the EBM section and figures of the current docs/results.md (the EBM model is unchanged)",
+    )
+    parser.add_argument(
+        "--keep-diffusion",
+        action="store_true",
+        help="reuse the diffusion section of the current docs/results.md (the diffusion model is unchanged)",
+    )
+    parser.add_argument(
+        "--compare-ebm",
+        type=_labelled,
+        action="append",
+        default=[],
+        metavar="LABEL=PIPELINE",
+        help="another EBM pipeline for the EBM table and digit histogram (same seed and N), e.g. the one replaced",
     )
     parser.add_argument("--ablation", default=None, help="a markdown table of examples/diffusion_ablation.py")
     parser.add_argument(
@@ -353,9 +397,16 @@ def main() -> None:
     ]
     previous_page = (DOCS / "results.md").read_text(encoding="utf-8") if (DOCS / "results.md").is_file() else ""
     previous = json.loads((DOCS / "results.json").read_text()) if (DOCS / "results.json").is_file() else {}
-    diffusion_results(args, results, lines)
+    if args.keep_diffusion and "ddim" in previous and DIFFUSION_HEADING in previous_page:
+        end = ABLATION_HEADING if args.ablation and ABLATION_HEADING in previous_page else EBM_HEADING
+        section = previous_page[previous_page.index(DIFFUSION_HEADING) : previous_page.index(end)]
+        results["ddim"] = previous["ddim"]
+        kept = "(This section is kept from the previous run of the script: the diffusion model is unchanged.)"
+        lines += [*section.rstrip("\n").splitlines(), "", kept, ""]
+    else:
+        diffusion_results(args, results, lines)
     if args.ablation:
-        lines += ["### Training-recipe ablation", "", *Path(args.ablation).read_text().splitlines(), ""]
+        lines += [ABLATION_HEADING, "", *Path(args.ablation).read_text().splitlines(), ""]
     if args.keep_ebm and "ebm" in previous and EBM_HEADING in previous_page:
         section = previous_page[previous_page.index(EBM_HEADING) : previous_page.index("## Noise schedules")]
         results["ebm"] = previous["ebm"]
