@@ -120,6 +120,11 @@ class Correction(NamedTuple):
 
     Both start from the same x with the same ``c_x``, so the corrected result is the predicted one plus
     a combination of x_0 estimates: ``m_new`` (at the step's end) and the step's m_0, m_1, .. (latest first).
+
+    Example::
+
+        plan = sampler.initial_state(grid).plans[1]
+        plan.correct.c_new, plan.correct.c_m     # the weight of the next x0^ and of this step's x0^ estimates
     """
 
     c_new: float
