@@ -84,6 +84,8 @@ BUF = T + "test_replay_buffer.py"
 EBMP = T + "pipelines/test_ebm_pipeline.py"
 RECIPE = T + "training/test_training_recipe.py"
 PROTOCOL = T + "samplers/diffusion/test_sampler_protocol.py"
+FEW = T + "samplers/diffusion/test_few_step_samplers.py"
+FEW_REF = T + "samplers/diffusion/test_few_step_reference.py"
 LEGACY = T + "pipelines/test_legacy_formats.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -364,6 +366,31 @@ MUTATIONS: tuple[Mutation, ...] = (
         "level = torch.full((noisy.shape[0],), noise_rate, dtype=noisy.dtype, device=noisy.device)",
         "level = torch.full((noisy.shape[0],), signal_rate, dtype=noisy.dtype, device=noisy.device)",
         (PROTOCOL, SAMP),
+    ),
+    # ---- the one-pass multistep steps: corrector folded into the predictor, weights on the host ----
+    Mutation(
+        "unipc-fold-drops-new-estimate",
+        "samplers",
+        "src/thermogen/samplers/diffusion/unipc.py",
+        "    weights[1] += c_x * correction.c_new\n",
+        "",
+        (FEW_REF, FEW),
+    ),
+    Mutation(
+        "adams-noise-weight-misses-start",
+        "samplers",
+        "src/thermogen/samplers/diffusion/adams.py",
+        "c_e = s_prev - c_x * s",
+        "c_e = s_prev",
+        (FEW_REF, FEW),
+    ),
+    Mutation(
+        "dpm-3m-halved-curvature",
+        "samplers",
+        "src/thermogen/samplers/diffusion/dpm_solver.py",
+        "+ 2.0 * phi_2 * d2 for j",
+        "+ phi_2 * d2 for j",
+        (SAMP,),
     ),
     # ---- fresh mutants: schedules ------------------------------------------------------------------
     Mutation(
