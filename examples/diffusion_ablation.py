@@ -21,7 +21,8 @@ Restartable: a finished arm (``OUT/ARM/trained`` exists) is not retrained, an ev
 ``--chunk-minutes`` of CPU time, each an exact ``--resume`` of the last, and
 ``OUT/ARM/cpu_minutes`` adds up the chunks that finished: an interrupted arm continues with
 what is left of its budget (it may overspend by at most the chunk that was cut short, whose
-steps since the last checkpoint are redone). The table (markdown) goes to ``--table``.
+steps since the last checkpoint are redone; a first chunk stopped before its first checkpoint
+starts over). The table (markdown) goes to ``--table``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +75,8 @@ def run_arm(
         if spent >= minutes - 1e-9:
             (folder / "trained").write_text("")
             break
+        if spent == 0.0 and folder.exists() and not (folder / "checkpoint").exists():
+            shutil.rmtree(folder)  # a first chunk stopped before its first checkpoint: nothing to resume
         budget = min(chunk, minutes - spent)
         thermogen(
             "train", "diffusion", *ARMS[name], *BASE, *data, "--threads", str(threads),
