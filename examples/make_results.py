@@ -322,6 +322,15 @@ def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[s
     ]
 
 
+def kept_section(page: str, start: str, end: str, what: str) -> list[str]:
+    """The lines of ``page`` from the heading ``start`` up to ``end``, ending in one note that they were kept."""
+    note = f"(This section is kept from the previous run of the script: {what} is unchanged.)"
+    section = page[page.index(start) : page.index(end)].rstrip("\n").splitlines()
+    while section and section[-1] in ("", note):  # a section kept before already ends in the note
+        section.pop()
+    return [*section, "", note, ""]
+
+
 def _labelled(text: str) -> tuple[str, str]:
     label, sep, pipeline = text.partition("=")
     if not sep or not label or not pipeline:
@@ -399,19 +408,15 @@ def main() -> None:
     previous = json.loads((DOCS / "results.json").read_text()) if (DOCS / "results.json").is_file() else {}
     if args.keep_diffusion and "ddim" in previous and DIFFUSION_HEADING in previous_page:
         end = ABLATION_HEADING if args.ablation and ABLATION_HEADING in previous_page else EBM_HEADING
-        section = previous_page[previous_page.index(DIFFUSION_HEADING) : previous_page.index(end)]
         results["ddim"] = previous["ddim"]
-        kept = "(This section is kept from the previous run of the script: the diffusion model is unchanged.)"
-        lines += [*section.rstrip("\n").splitlines(), "", kept, ""]
+        lines += kept_section(previous_page, DIFFUSION_HEADING, end, "the diffusion model")
     else:
         diffusion_results(args, results, lines)
     if args.ablation:
         lines += [ABLATION_HEADING, "", *Path(args.ablation).read_text().splitlines(), ""]
     if args.keep_ebm and "ebm" in previous and EBM_HEADING in previous_page:
-        section = previous_page[previous_page.index(EBM_HEADING) : previous_page.index("## Noise schedules")]
         results["ebm"] = previous["ebm"]
-        kept = "(This section is kept from the previous run of the script: the EBM is unchanged.)"
-        lines += [*section.rstrip("\n").splitlines(), "", kept, ""]
+        lines += kept_section(previous_page, EBM_HEADING, "## Noise schedules", "the EBM")
     elif not args.skip_ebm:
         ebm_results(args, results, lines)
 

@@ -216,6 +216,7 @@ def feature_embedding(
 
 
 __all__ = [
+    "class_counts",
     "class_entropy",
     "classify",
     "confident_fraction",
