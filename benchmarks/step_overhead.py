@@ -17,6 +17,11 @@ own; every timed loop starts from the same initial state (a value). diffusers'
 ``DDIMScheduler.step`` (with ``clip_sample=False``, which thermogen's DDIM also
 defaults to) is timed the same way when diffusers is installed; ratios are thermogen / diffusers.
 
+``--forms`` also times the ways eager PyTorch can compute one 5-term weighted sum
+(the update of an order-4 step: the sample and four estimates) next to DDIM's
+2-term update: the in-place chain thermogen uses, one ``stack`` + ``tensordot``,
+and with ``--compile`` one ``torch.compile``-fused kernel (needs a C++ compiler).
+
 Goals: thermogen's DDIM at most 1/3 of diffusers' time per step on the tiny
 (1, 2) tensor (host overhead) and at most 0.7x on the (64, 3, 64, 64) batch
 (passes over memory). Runs on one CPU thread (``torch.set_num_threads(1)``).
@@ -39,6 +44,7 @@ from thermogen.samplers.diffusion.ddpm import DDPMSampler
 from thermogen.samplers.diffusion.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from thermogen.samplers.diffusion.euler import EulerSampler
 from thermogen.samplers.diffusion.heun import HeunSampler
+from thermogen.samplers.diffusion.multistep import linear_combination
 from thermogen.samplers.diffusion.unipc import UniPCSampler
 from thermogen.schedules import LinearSchedule
 
@@ -119,10 +125,38 @@ def diffusers_loop(shape: tuple[int, ...], steps: int) -> Callable[[], None] | N
     return run
 
 
+def combination_forms(shape: tuple[int, ...], compile_too: bool) -> dict[str, float]:
+    """Microseconds (best of 5 runs of many calls) of each form of ``sum_i w_i t_i`` for 5 terms, and DDIM's update."""
+    terms = [torch.randn(shape, generator=torch.Generator().manual_seed(i)) for i in range(5)]
+    weights = [0.9, 0.1, -0.2, 0.3, -0.05]
+    forms: dict[str, Callable[[], Tensor]] = {
+        "DDIM update a x0 + b eps (2 terms)": lambda: weights[0] * terms[0] + weights[1] * terms[1],
+        "5 terms, in-place chain (thermogen)": lambda: linear_combination(terms, weights),
+        "5 terms, stack + tensordot": lambda: torch.tensordot(
+            torch.tensor(weights, dtype=terms[0].dtype), torch.stack(terms), dims=1
+        ),
+    }
+    if compile_too:
+        fused = torch.compile(lambda t, w: sum(wi * ti for wi, ti in zip(w, t)), dynamic=False)
+        forms["5 terms, torch.compile"] = lambda: fused(terms, weights)
+    calls = 2000 if len(shape) == 2 else 200
+
+    def many(form: Callable[[], Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(calls):
+                form()
+
+        return run
+
+    return {name: best_loop(many(form), 5) / calls * 1e6 for name, form in forms.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--forms", action="store_true", help="also time the forms of a 5-term weighted sum")
+    parser.add_argument("--compile", action="store_true", help="with --forms: include a torch.compile-fused sum")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, {args.steps} steps per loop, best of {args.repeats} loops\n")
@@ -146,6 +180,12 @@ def main() -> None:
             ratio = f" {ours / diffusers_us:17.2f}" if diffusers_us else ""
             print(f"  {name:26s} {ours:10.1f}{ratio}")
         print()
+    if args.forms:
+        for shape in SHAPES[:2]:
+            print(f"one weighted sum, shape {shape} (us per call):")
+            for name, us in combination_forms(shape, args.compile).items():
+                print(f"  {name:38s} {us:8.2f}")
+            print()
 
 
 if __name__ == "__main__":
