@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from thermogen.cli import check, components, figures, recalibrate, sample, train, tune_steps
+from thermogen.cli import average, check, components, figures, recalibrate, sample, train, tune_steps
 from thermogen.cli.arguments import DefaultsFormatter, subcommands
 
 
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"thermogen {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (components, train, recalibrate, sample, figures, tune_steps, check):
+    for module in (components, train, recalibrate, average, sample, figures, tune_steps, check):
         module.register(commands)
     try:
         from thermogen.cli import evaluate

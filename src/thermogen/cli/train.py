@@ -87,6 +87,13 @@ def _run_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="continue from OUT/checkpoint (a fresh OUT starts at step 0)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order and noise")
+    parser.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=0,
+        help="keep the pipeline every this many steps in OUT/snapshots/step_N, for thermogen average-weights "
+        "(0: off; a multiple of --checkpoint-every)",
+    )
     add_device(parser, default=None, default_text="this process's GPU under torchrun, else cpu")
     add_threads(parser)
     parser.add_argument(
@@ -126,6 +133,7 @@ def _loop_fields(args: argparse.Namespace) -> dict[str, Any]:
         "log_every": args.log_every,
         "checkpoint_every": args.checkpoint_every,
         "sample_every": args.sample_every,
+        "snapshot_every": args.snapshot_every,
         "mixed_precision": args.mixed_precision,
     }
 

@@ -9,6 +9,7 @@ and :meth:`~TrainingLoop.save_checkpoint`.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -20,12 +21,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from thermogen.atomic import atomic_directory
 from thermogen.training.batches import EpochBatches
+from thermogen.training.checkpoint import PIPELINE_DIR
 from thermogen.training.distributed import ProcessContext
 from thermogen.training.log import TrainingLog
 from thermogen.training.lr_schedule import LearningRateSchedule
 
 CHECKPOINT_DIR = "checkpoint"
+SNAPSHOTS_DIR = "snapshots"
 
 
 @dataclass
@@ -36,6 +40,10 @@ class LoopConfig:
     ``lr_warmup_steps`` of linear warm-up, then ``learning_rate`` until
     ``lr_decay_start``, then a ``lr_decay`` ("none", "cosine" or "linear") down to
     ``lr_final_ratio * learning_rate`` at ``steps``.
+
+    ``snapshot_every`` (0 = off; a multiple of ``checkpoint_every``) keeps a copy of the
+    checkpoint's pipeline every that many steps as ``OUT/snapshots/step_NNNNNN``: the
+    material of a post-hoc weight average (:mod:`thermogen.pipelines.averaging`).
 
     Example::
 
@@ -55,12 +63,19 @@ class LoopConfig:
     lr_decay_start: int = 0
     lr_final_ratio: float = 0.0
     lr_warmup_steps: int = 0
+    snapshot_every: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "log_every", "checkpoint_every", "sample_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r}; expected a positive integer")
+        every = self.snapshot_every
+        if not isinstance(every, int) or isinstance(every, bool) or every < 0 or every % self.checkpoint_every:
+            raise ValueError(
+                f"snapshot_every={every!r}; expected 0 (off) or a positive multiple of "
+                f"checkpoint_every={self.checkpoint_every}"
+            )
         self.learning_rate_schedule()  # validates the learning-rate fields
 
     def learning_rate_schedule(self) -> LearningRateSchedule:
@@ -174,9 +189,22 @@ class TrainingLoop(ABC):
                 self.save_samples()
             if self.step % config.checkpoint_every == 0 or last:
                 self.save_checkpoint()
+                if config.snapshot_every and self.step % config.snapshot_every == 0:
+                    self.save_snapshot()
             if out_of_time:
                 break
         bar.close()
+
+    def snapshot_dir(self, step: int) -> Path:
+        """Where the snapshot of ``step`` goes: ``OUT/snapshots/step_NNNNNN``."""
+        return self.out_dir / SNAPSHOTS_DIR / f"step_{step:06d}"
+
+    def save_snapshot(self) -> None:
+        """Copy the just-written checkpoint's pipeline to :meth:`snapshot_dir` atomically (main process)."""
+        if self.context.is_main:
+            with atomic_directory(self.snapshot_dir(self.step)) as tmp:
+                shutil.copytree(self.checkpoint_dir / PIPELINE_DIR, tmp, dirs_exist_ok=True)
+        self.context.barrier()
 
     def step_generator(self, per_process: bool) -> torch.Generator:
         """Randomness for the current step: a pure function of (seed, step), and of the rank if ``per_process``."""
