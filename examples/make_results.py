@@ -290,7 +290,8 @@ def ebm_results(args: argparse.Namespace, results: dict[str, Any], lines: list[s
     lines += [
         EBM_HEADING,
         "",
-        f"Pipeline: `{args.ebm}`. 64 fresh chains of {chain} Langevin steps (its default) from uniform noise:",
+        f"Pipeline: `{args.ebm}`. {args.ebm_note + ' ' if args.ebm_note else ''}"
+        f"64 fresh chains of {chain} Langevin steps (its default) from uniform noise:",
         "",
         "![EBM samples](img/ebm_samples.png)",
         "",
@@ -368,6 +369,7 @@ def main() -> None:
         metavar="LABEL=PIPELINE",
         help="another EBM pipeline for the EBM table and digit histogram (same seed and N), e.g. the one replaced",
     )
+    parser.add_argument("--ebm-note", default="", help="a sentence on how the EBM pipeline was made")
     parser.add_argument("--ablation", default=None, help="a markdown table of examples/diffusion_ablation.py")
     parser.add_argument(
         "--row",

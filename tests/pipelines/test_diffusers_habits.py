@@ -225,7 +225,7 @@ def test_cli_help_texts_show_defaults(capsys) -> None:
         assert "random seed (default: 0)" in text
 
 
-RUNS_NO_MODEL = {"list", "schedules", "check"}  # check: the conformance kit runs its small models on the CPU
+RUNS_NO_MODEL = {"list", "schedules", "check", "average-weights"}  # check: the kit runs small models on the CPU
 NO_PROGRESS_BAR = {"recalibrate-bn"}  # one forward pass per batch, no bar to hide
 
 
