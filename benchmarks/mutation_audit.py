@@ -174,6 +174,22 @@ MUTATIONS: tuple[Mutation, ...] = (
         issue=True,
     ),
     Mutation(
+        "weight-average-keeps-the-last",
+        "trainers",
+        "src/thermogen/pipelines/averaging.py",
+        "averaged[name] = (total / len(states)).to(tensor.dtype)",
+        "averaged[name] = states[-1][name].detach().clone()",
+        (T + "training/test_snapshot_averaging.py",),
+    ),
+    Mutation(
+        "snapshot-of-the-wrong-step",
+        "trainers",
+        "src/thermogen/training/loop.py",
+        'return self.out_dir / SNAPSHOTS_DIR / f"step_{step:06d}"',
+        'return self.out_dir / SNAPSHOTS_DIR / f"step_{step - 1:06d}"',
+        (T + "training/test_snapshot_averaging.py",),
+    ),
+    Mutation(
         "ebm-regulariser-dropped",
         "trainers",
         "src/thermogen/losses/contrastive_divergence.py",
