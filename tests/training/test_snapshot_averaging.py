@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,26 @@ def test_an_ebm_run_keeps_its_snapshots_and_average_weights_writes_their_mean(tm
         pair = [p.energy_model.state_dict()[name].double() for p in loaded]
         assert torch.allclose(tensor.double(), (pair[0] + pair[1]) / 2, atol=1e-7), name
     assert torch.equal(mean.buffer.state_tensors()["samples"], loaded[1].buffer.state_tensors()["samples"])
+
+
+def test_a_snapshot_cut_off_by_a_stop_is_written_when_the_run_resumes(tmp_path: Path) -> None:
+    def trainer(steps: int) -> EBMTrainer:
+        config = EBMTrainingConfig(
+            steps=steps, batch_size=8, langevin_steps=2, log_every=1, checkpoint_every=2, snapshot_every=2,
+            sample_every=100, sample_images=2, sample_chain_steps=1,
+        )  # fmt: skip
+        return EBMTrainer(ebm_pipeline(0), Images(IMAGES * 2 - 1), tmp_path / "run", config)
+
+    trainer(2).train(progress=False)
+    snapshot = tmp_path / "run" / "snapshots" / "step_000002"
+    expected = Pipeline.from_pretrained(snapshot).energy_model.state_dict()
+    shutil.rmtree(snapshot)  # as if the process had stopped between the checkpoint and its snapshot
+    resumed = trainer(4)
+    resumed.load_checkpoint()
+    resumed.train(progress=False)
+    restored = Pipeline.from_pretrained(snapshot).energy_model.state_dict()
+    assert all(torch.equal(expected[k], v) for k, v in restored.items())
+    assert (tmp_path / "run" / "snapshots" / "step_000004").is_dir()
 
 
 def test_a_diffusion_run_snapshots_its_ema_pipeline(tmp_path: Path) -> None:

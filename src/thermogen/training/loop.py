@@ -170,6 +170,8 @@ class TrainingLoop(ABC):
         sums: dict[str, Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
         deadline = math.inf if time_budget_s is None else clock() + time_budget_s
+        if self._snapshot_due() and not self.snapshot_dir(self.step).exists() and self.checkpoint_dir.exists():
+            self.save_snapshot()  # a resume from a checkpoint whose snapshot a stop cut off
         while self.step < config.steps:
             for key, value in self.train_step().items():
                 sums[key] = sums[key] + value if key in sums else value.clone()
@@ -189,11 +191,15 @@ class TrainingLoop(ABC):
                 self.save_samples()
             if self.step % config.checkpoint_every == 0 or last:
                 self.save_checkpoint()
-                if config.snapshot_every and self.step % config.snapshot_every == 0:
+                if self._snapshot_due():
                     self.save_snapshot()
             if out_of_time:
                 break
         bar.close()
+
+    def _snapshot_due(self) -> bool:
+        every = self.config.snapshot_every
+        return bool(every) and self.step > 0 and self.step % every == 0
 
     def snapshot_dir(self, step: int) -> Path:
         """Where the snapshot of ``step`` goes: ``OUT/snapshots/step_NNNNNN``."""
