@@ -91,7 +91,7 @@ def test_average_pipelines_averages_the_network_keeps_the_last_buffer_and_change
 
 def test_pipelines_of_different_kinds_or_shapes_are_refused() -> None:
     diffusion = DiffusionPipeline(UNet(1, 8, widths=(4, 8), block_depth=1), OffsetCosineSchedule(), DDIMSampler())
-    with pytest.raises(ValueError, match="pipeline 0 is a DiffusionPipeline"):
+    with pytest.raises(ValueError, match="pipeline 0 is DiffusionPipeline, the last one EBMPipeline"):
         average_pipelines([diffusion, ebm_pipeline(0)])
     buffer = ReplayBuffer(capacity=16, sample_shape=(1, 8, 8))
     wider = EBMPipeline(EnergyCNN(1, 8, widths=(4, 16), hidden=8), SGLDSampler(), buffer)

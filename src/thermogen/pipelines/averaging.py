@@ -100,8 +100,8 @@ def average_pipelines(pipelines: Sequence[P]) -> P:
     for index, pipeline in enumerate(pipelines):
         if type(pipeline) is not type(last):
             raise ValueError(
-                f"pipeline {index} is a {type(pipeline).__name__}; the last is a {type(last).__name__} "
-                "(average snapshots of one run)"
+                f"pipeline {index} is {type(pipeline).__name__}, the last one {type(last).__name__}; "
+                "expected pipelines of one class (snapshots of one run)"
             )
     result = copy.deepcopy(last)
     averaged = []
