@@ -216,6 +216,18 @@ def test_cli_writes_jpeg_when_asked(tmp_path: Path, capsys) -> None:
         assert image.format == "JPEG"
 
 
+def test_sampling_commands_apply_threads(tmp_path: Path, monkeypatch) -> None:
+    import torch
+
+    asked: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    tiny_pipeline().save_pretrained(tmp_path / "pipe")
+    common = ["--steps", "1", "--no-progress", "--threads", "1"]
+    assert main(["sample", str(tmp_path / "pipe"), "--n", "2", "--out", str(tmp_path / "a.png"), *common]) == 0
+    assert main(["steps-sweep", str(tmp_path / "pipe"), "--n", "1", "--out", str(tmp_path / "b.png"), *common[2:]]) == 0
+    assert asked == [1, 1]
+
+
 def test_cli_help_texts_show_defaults(capsys) -> None:
     for command in ("sample", "evaluate"):
         with pytest.raises(SystemExit):
@@ -242,6 +254,7 @@ def test_every_subcommand_has_device_no_progress_and_help_with_defaults(capsys) 
         options = {o: a for a in parser._actions for o in a.option_strings if o != "-h"}
         if name not in RUNS_NO_MODEL:
             assert "--device" in options, name
+            assert "--threads" in options, name  # the way out of spinning waits on a busy machine
             if name not in NO_PROGRESS_BAR:
                 assert "--no-progress" in options, name
         with pytest.raises(SystemExit):

@@ -76,7 +76,12 @@ def add_device(parser: Any, default: str | None = "cpu", default_text: str = "%(
 
 
 def add_threads(parser: Any) -> None:
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's, one per core; 1 is much faster when other jobs keep cores busy)",
+    )
 
 
 def set_threads(threads: int | None) -> None:

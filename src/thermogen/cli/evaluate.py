@@ -14,7 +14,7 @@ import math
 import time
 from typing import Any
 
-from thermogen.cli.arguments import add_device, add_no_progress, positive_int
+from thermogen.cli.arguments import add_device, add_no_progress, add_threads, positive_int, set_threads
 
 
 def register(commands: Any) -> None:
@@ -39,6 +39,7 @@ def register(commands: Any) -> None:
     evaluate.add_argument("--json", default=None, help="also write the results to this JSON file")
     evaluate.add_argument("--data-dir", default=None, help="MNIST IDX folder (default: download / cache)")
     add_device(evaluate)
+    add_threads(evaluate)
     add_no_progress(evaluate)
     evaluate.set_defaults(run=run_evaluate)
 
@@ -101,6 +102,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"--n {args.n}; expected at least 2 samples")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}; expected a positive integer")
+    set_threads(args.threads)
     overrides = {"sampler": args.sampler} if args.sampler else {}
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, integer, positive_int
+from thermogen.cli.arguments import (
+    add_device,
+    add_no_progress,
+    add_out_image,
+    add_threads,
+    integer,
+    positive_int,
+    set_threads,
+)
 
 
 def register(commands: Any) -> None:
@@ -49,6 +57,7 @@ def _pipeline_argument(parser: Any, default: str, kind: str) -> None:
 def _common(parser: Any, out: str) -> None:
     add_out_image(parser, out)
     add_device(parser)
+    add_threads(parser)
     add_no_progress(parser)
 
 
@@ -72,6 +81,7 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
+    set_threads(args.threads)
     pipeline = DiffusionPipeline.from_pretrained(args.pipeline, device=args.device)
     pipeline.progress = not args.no_progress
     generator = torch.Generator().manual_seed(args.seed)  # noise drawn on the CPU: the same on every device
@@ -92,6 +102,7 @@ def run_steps_sweep(args: argparse.Namespace) -> int:
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
+    set_threads(args.threads)
     pipeline = DiffusionPipeline.from_pretrained(args.pipeline, device=args.device)
     pipeline.progress = not args.no_progress
     rows = pipeline.steps_sweep(args.steps, batch_size=args.n, seed=args.seed)
@@ -106,6 +117,7 @@ def run_langevin_strip(args: argparse.Namespace) -> int:
     from thermogen.pipelines.ebm import EBMPipeline
     from thermogen.pipelines.images import save_grid
 
+    set_threads(args.threads)
     pipeline = EBMPipeline.from_pretrained(args.pipeline, device=args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     out = pipeline(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, positive_int
+from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, add_threads, positive_int, set_threads
 
 
 def register(commands: Any) -> None:
@@ -31,6 +31,7 @@ def register(commands: Any) -> None:
     sample.add_argument("--nrow", type=positive_int, default=8, help="images per row (default: %(default)s)")
     add_out_image(sample, "samples.png")
     add_device(sample)
+    add_threads(sample)
     add_no_progress(sample)
     sample.set_defaults(run=run_sample)
 
@@ -41,6 +42,7 @@ def run_sample(args: argparse.Namespace) -> int:
     from thermogen.pipelines.base import Pipeline
     from thermogen.pipelines.images import save_grid
 
+    set_threads(args.threads)
     overrides = {"sampler": args.sampler} if args.sampler else {}
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
