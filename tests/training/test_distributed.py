@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from image_sets import Images
 
 from thermogen.buffers import ReplayBuffer
 from thermogen.models.energy_cnn import EnergyCNN
@@ -33,17 +34,6 @@ BATCH = 4
 
 def images(n: int = 32, size: int = 8) -> torch.Tensor:
     return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(0))
-
-
-class Images(torch.utils.data.Dataset):
-    def __init__(self, data: torch.Tensor) -> None:
-        self.images = data
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 def diffusion_pipeline() -> DiffusionPipeline:

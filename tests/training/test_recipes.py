@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from image_sets import Images
 
 from thermogen.errors import ConfigError
 from thermogen.models.ddpm_unet import DDPMUNet
@@ -16,19 +17,6 @@ from thermogen.training.recipes import (
     noise_predictor,
     recipe_sampler,
 )
-
-
-class InMemory(torch.utils.data.Dataset):
-    """A dataset with an ``images`` tensor, as MNIST has."""
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 class Items(torch.utils.data.Dataset):
@@ -46,7 +34,7 @@ class Items(torch.utils.data.Dataset):
 
 def test_the_default_diffusion_recipe_is_the_books() -> None:
     images = torch.rand(10, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    pipeline = build_diffusion_pipeline(InMemory(images), widths=(4, 8), block_depth=1)
+    pipeline = build_diffusion_pipeline(Images(images), widths=(4, 8), block_depth=1)
     assert type(pipeline.model) is UNet and pipeline.model.config["widths"] == [4, 8]
     assert pipeline.model.config["block_depth"] == 1 and pipeline.sample_shape() == (1, 8, 8)
     assert pipeline.schedule.to_config()["_class_name"] == "offset_cosine"

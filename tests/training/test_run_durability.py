@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from fault_injection import memory_folder, run_killed_at
+from image_sets import Images
 from PIL import Image
 
 from thermogen.buffers import ReplayBuffer
@@ -31,17 +32,6 @@ from thermogen.training.run_folder import RunLock, checkpoint_to_resume
 from thermogen.weights import load_tensors, save_tensors
 
 IMAGES = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-
-
-class Images(torch.utils.data.Dataset):
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 def diffusion_trainer(out: Path, steps: int = 6) -> DiffusionTrainer:

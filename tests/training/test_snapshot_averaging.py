@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from image_sets import Images
 
 from thermogen.buffers import ReplayBuffer
 from thermogen.cli import main
@@ -27,21 +28,19 @@ from thermogen.training.loop import LoopConfig
 IMAGES = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 
 
-class Images(torch.utils.data.Dataset):
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
-
-
 def ebm_pipeline(seed: int) -> EBMPipeline:
     model = EnergyCNN(1, 8, widths=(4, 8), hidden=8)
     model.reset_parameters(torch.Generator().manual_seed(seed))
     return EBMPipeline(model, SGLDSampler(num_steps=2), ReplayBuffer(capacity=16, sample_shape=(1, 8, 8)))
+
+
+def snapshotting_ebm_trainer(out: Path, steps: int) -> EBMTrainer:
+    """A tiny EBM run that checkpoints and snapshots every 2 steps."""
+    config = EBMTrainingConfig(
+        steps=steps, batch_size=8, langevin_steps=2, log_every=1, checkpoint_every=2, snapshot_every=2,
+        sample_every=100, sample_images=2, sample_chain_steps=1,
+    )  # fmt: skip
+    return EBMTrainer(ebm_pipeline(0), Images(IMAGES * 2 - 1), out, config)
 
 
 def test_the_average_of_states_is_their_mean_tensor_by_tensor_and_integers_come_from_the_last() -> None:
@@ -109,11 +108,7 @@ def test_snapshot_every_must_be_off_or_a_multiple_of_checkpoint_every() -> None:
 
 
 def test_an_ebm_run_keeps_its_snapshots_and_average_weights_writes_their_mean(tmp_path: Path) -> None:
-    config = EBMTrainingConfig(
-        steps=4, batch_size=8, langevin_steps=2, log_every=1, checkpoint_every=2, snapshot_every=2,
-        sample_every=100, sample_images=2, sample_chain_steps=1,
-    )  # fmt: skip
-    trainer = EBMTrainer(ebm_pipeline(0), Images(IMAGES * 2 - 1), tmp_path / "run", config)
+    trainer = snapshotting_ebm_trainer(tmp_path / "run", steps=4)
     trainer.train(progress=False)
     snapshots = sorted((tmp_path / "run" / "snapshots").iterdir())
     assert [s.name for s in snapshots] == ["step_000002", "step_000004"]
@@ -131,18 +126,11 @@ def test_an_ebm_run_keeps_its_snapshots_and_average_weights_writes_their_mean(tm
 
 
 def test_a_snapshot_cut_off_by_a_stop_is_written_when_the_run_resumes(tmp_path: Path) -> None:
-    def trainer(steps: int) -> EBMTrainer:
-        config = EBMTrainingConfig(
-            steps=steps, batch_size=8, langevin_steps=2, log_every=1, checkpoint_every=2, snapshot_every=2,
-            sample_every=100, sample_images=2, sample_chain_steps=1,
-        )  # fmt: skip
-        return EBMTrainer(ebm_pipeline(0), Images(IMAGES * 2 - 1), tmp_path / "run", config)
-
-    trainer(2).train(progress=False)
+    snapshotting_ebm_trainer(tmp_path / "run", steps=2).train(progress=False)
     snapshot = tmp_path / "run" / "snapshots" / "step_000002"
     expected = Pipeline.from_pretrained(snapshot).energy_model.state_dict()
     shutil.rmtree(snapshot)  # as if the process had stopped between the checkpoint and its snapshot
-    resumed = trainer(4)
+    resumed = snapshotting_ebm_trainer(tmp_path / "run", steps=4)
     resumed.load_checkpoint()
     resumed.train(progress=False)
     restored = Pipeline.from_pretrained(snapshot).energy_model.state_dict()
