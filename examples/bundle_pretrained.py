@@ -4,9 +4,9 @@
         --command "thermogen train diffusion ..." [--results docs/results.json]
 
 The pipeline is read from RUN/checkpoint/pipeline (or --pipeline DIR, e.g. the output of
-``thermogen recalibrate-bn``) and written with save_pretrained
-(the Hub layout); the card gives the training command, the data, the number of
-steps, the wall time measured from RUN/log.jsonl and the metrics of
+``thermogen recalibrate-bn``) and written with save_pretrained (the Hub layout;
+``--store-dtype float16`` halves the weight files); the card gives the training
+command, the data, the number of steps, the wall time measured from RUN/log.jsonl and the metrics of
 examples/make_results.py when a results file is given.
 """
 
@@ -17,6 +17,8 @@ import itertools
 import json
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from thermogen.model_card import model_card
 from thermogen.pipelines.base import Pipeline
@@ -71,6 +73,12 @@ def main() -> None:
         default="MNIST training set (60,000 images), padded from 28 to 32 pixels (the book's preprocessing).",
         help="the data section of the card",
     )
+    parser.add_argument(
+        "--store-dtype",
+        choices=["float32", "float16"],
+        default="float32",
+        help="dtype of the stored weights (float16 halves the file; from_pretrained loads them as float32)",
+    )
     args = parser.parse_args()
 
     pipeline = Pipeline.from_pretrained(args.pipeline or args.run / "checkpoint" / "pipeline")
@@ -94,7 +102,7 @@ def main() -> None:
         tags=["mnist", "pytorch"],
     )
     target = BUNDLED / args.name
-    pipeline.save_pretrained(target)
+    pipeline.to(getattr(torch, args.store_dtype)).save_pretrained(target)
     print(f"bundled {args.run} ({steps} steps, {hours:.2f} h) as {target}")
 
 

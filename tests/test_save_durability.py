@@ -29,6 +29,7 @@ from thermogen.schedules.cosine import OffsetCosineSchedule
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="kill tests fork")
 
+
 def tiny_unet(value: float) -> UNet:
     model = UNet(1, 8, widths=(4, 4), block_depth=1, embedding_dims=4)
     with torch.no_grad():

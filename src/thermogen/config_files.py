@@ -65,9 +65,7 @@ def write_component(component: Configurable, directory: Path) -> None:
         save_tensors(tensors, directory / WEIGHTS_NAME)
 
 
-def read_component(
-    cls: type[C], directory: Path, config: Mapping[str, Any] | None = None, **overrides: Any
-) -> C:
+def read_component(cls: type[C], directory: Path, config: Mapping[str, Any] | None = None, **overrides: Any) -> C:
     """Build ``cls`` from ``directory/config.json`` (or ``config``, read from it by the caller) with ``overrides``,
     and load ``model.safetensors`` if stateful.
 

@@ -157,5 +157,3 @@ def test_energy_cnn_save_load_round_trip(tmp_path) -> None:
     assert loaded.config == {"in_channels": 1, "image_size": 16, "widths": [4, 8], "hidden": 6}
     x = uniform_images(3, 16, seed=0, dtype=torch.float32)
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
-
-

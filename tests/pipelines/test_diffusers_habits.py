@@ -55,6 +55,19 @@ def test_torch_dtype_at_load_and_positional_to(tmp_path: Path, dtype: torch.dtyp
     assert Pipeline.from_pretrained(tmp_path).to(dtype).dtype == dtype
 
 
+def test_weights_stored_in_half_precision_load_as_float32(tmp_path: Path) -> None:
+    """A pipeline saved after ``.to(torch.float16)`` (half the file) loads in float32 unless asked otherwise,
+    holding exactly the float16-rounded weights; ``torch_dtype`` still picks the dtype."""
+    pipe = tiny_pipeline()
+    rounded = {k: v.to(torch.float16).float() for k, v in pipe.model.state_dict().items()}
+    pipe.to(torch.float16).save_pretrained(tmp_path)
+    loaded = Pipeline.from_pretrained(tmp_path)
+    assert loaded.dtype == torch.float32
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, rounded[key]), key
+    assert Pipeline.from_pretrained(tmp_path, torch_dtype=torch.float16).dtype == torch.float16
+
+
 def test_variant_and_bad_dtypes_are_refused(tmp_path: Path) -> None:
     tiny_pipeline().save_pretrained(tmp_path)
     with pytest.raises(ConfigError, match="variant='fp16' is not supported.*torch_dtype=torch.float16"):

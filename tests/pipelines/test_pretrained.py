@@ -57,8 +57,6 @@ def test_ebm_mnist_loads_and_is_deterministic() -> None:
     assert torch.equal(a.images, b.images)
 
 
-
-
 def test_ebm_mnist_draws_the_images_it_drew_before_1_0(tmp_path: Path) -> None:
     """tests/reference/ebm_mnist_images_0.1.safetensors: written by thermogen 0.1.0 (before the energy redesign)
     with ``pipe(batch_size=4, steps=40, generator=torch.Generator().manual_seed(0), output_type="tensor")``

@@ -77,6 +77,7 @@ def test_states_that_do_not_match_are_refused_naming_the_state_and_the_tensor(
 def test_average_pipelines_averages_the_network_keeps_the_last_buffer_and_changes_no_input() -> None:
     first, last = ebm_pipeline(0), ebm_pipeline(1)
     last.buffer.push(torch.full((4, 1, 8, 8), 0.25))
+    last.model_card = "# the card of the last snapshot alone"
     before = [p.energy_model.state_dict()["convs.0.weight"].clone() for p in (first, last)]  # type: ignore[union-attr]
     averaged = average_pipelines([first, last])
     for name, tensor in averaged.energy_model.state_dict().items():
@@ -84,6 +85,7 @@ def test_average_pipelines_averages_the_network_keeps_the_last_buffer_and_change
         assert torch.allclose(tensor.double(), expected, atol=1e-7), name
     assert torch.equal(averaged.buffer.state_tensors()["samples"], last.buffer.state_tensors()["samples"])
     assert averaged.buffer is not last.buffer
+    assert "the last snapshot alone" not in averaged.current_model_card()
     assert torch.equal(first.energy_model.state_dict()["convs.0.weight"], before[0])
     assert torch.equal(last.energy_model.state_dict()["convs.0.weight"], before[1])
 

@@ -197,9 +197,7 @@ def real_data_floor(
     return evaluate_images(train.images[index], classifier=classifier, data_dir=data_dir, **kwargs)
 
 
-def feature_embedding(
-    normalizer: Normalizer, classifier: MNISTClassifier | None = None
-) -> Callable[[Tensor], Tensor]:
+def feature_embedding(normalizer: Normalizer, classifier: MNISTClassifier | None = None) -> Callable[[Tensor], Tensor]:
     """``x0`` in a pipeline's model space (B, 1, 28 | 32, 28 | 32) -> the classifier's features (B, 128) of the
     image it stands for (``normalizer.denormalize``, clipped to [0, 1]).
 

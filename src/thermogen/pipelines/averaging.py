@@ -85,6 +85,8 @@ def average_pipelines(pipelines: Sequence[P]) -> P:
     Returns:
         a new pipeline (the inputs are not changed): every ``nn.Module`` component is the
         uniform average (:func:`average_state_dicts`), every other component the last pipeline's.
+        The last pipeline's model card is dropped (it describes one snapshot's weights); a save
+        writes a card generated from the components.
 
     Raises:
         ValueError: no pipelines, pipelines of different classes, or networks that do not match.
@@ -104,6 +106,7 @@ def average_pipelines(pipelines: Sequence[P]) -> P:
                 "expected pipelines of one class (snapshots of one run)"
             )
     result = copy.deepcopy(last)
+    result.model_card = None
     averaged = []
     for name, component in result.components.items():
         if isinstance(component, nn.Module):

@@ -198,7 +198,8 @@ class Pipeline(Configurable):
                 ``thermogen list``) or a Hub repo id (``"org/name"``; ``HF_ENDPOINT`` picks another Hub,
                 ``HF_HUB_OFFLINE=1`` uses the cache only).
             torch_dtype: cast floating-point weights, e.g. ``torch.float16`` or ``torch.bfloat16``
-                (default: as stored, float32); samples are then drawn in this dtype.
+                (default: float32, whatever dtype the weights were saved in); samples are then drawn in
+                this dtype.
             device: move the pipeline there, e.g. ``"cuda"`` (default: CPU).
             **keywords: where to look (the fields of :class:`~thermogen.hub.HubOptions`: ``subfolder``,
                 ``revision``, ``local_files_only``, ``cache_dir``, ``token``), then overrides that replace
@@ -216,8 +217,9 @@ class Pipeline(Configurable):
         """
         if "variant" in keywords:
             raise ConfigError(
-                f"variant={keywords['variant']!r} is not supported: thermogen stores one float32 weights file "
-                "per component; pass torch_dtype=torch.float16 to load it in half precision"
+                f"variant={keywords['variant']!r} is not supported: thermogen stores one weights file "
+                "per component (float32, or float16 if saved after .to(torch.float16)); "
+                "pass torch_dtype=torch.float16 to load it in half precision"
             )
         pipeline = super().from_pretrained(name_or_path, **keywords)
         if torch_dtype is not None or device is not None:

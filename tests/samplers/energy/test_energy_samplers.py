@@ -318,5 +318,3 @@ def test_sgld_defaults_are_the_books() -> None:
 def test_sampler_bad_arguments(build, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build()
-
-

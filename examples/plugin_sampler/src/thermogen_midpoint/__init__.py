@@ -46,4 +46,3 @@ class MidpointSampler(DiffusionSampler):
         mid = denoiser(x_mid, a_mid, s_mid)
         x0 = mid.x0 if a < MIN_RATE else (sample - s * mid.eps) / a  # zero SNR at t: x_t says nothing about x0
         return DiffusionStepOutput(prev_sample=a_prev * x0 + s_prev * mid.eps, pred_original_sample=x0)
-

@@ -80,6 +80,10 @@ def configuration_only_result(
             f"{loop} {k} run interleaved with another on the same sampler vs alone: keep {loop} state in `state`",
             f"max |difference| {difference:.3g}",
         )
-    require(attributes_before == repr(sampler.__dict__), "configuration_only", "attributes after sampling",
-            f"changed by a {loop}")
+    require(
+        attributes_before == repr(sampler.__dict__),
+        "configuration_only",
+        "attributes after sampling",
+        f"changed by a {loop}",
+    )
     return passed("configuration_only", f"two interleaved {loop}s equal the {loop}s alone")
