@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from thermogen.cli import average, check, components, figures, recalibrate, sample, train, tune_steps
-from thermogen.cli.arguments import DefaultsFormatter, subcommands
+from thermogen.cli.arguments import DefaultsFormatter, set_threads, subcommands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        set_threads(getattr(args, "threads", None))  # the commands that run a model take --threads
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

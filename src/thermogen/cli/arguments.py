@@ -2,8 +2,9 @@
 
 A bad value (``--steps 0``, ``--device cuda`` without CUDA, ``--out x.gif``,
 ``--plot`` without matplotlib) becomes an argparse usage error, not a traceback.
-:func:`open_diffusion_pipeline` is what the PIPELINE, ``--device`` and
-``--threads`` arguments of the commands that change a diffusion pipeline mean.
+:func:`open_diffusion_pipeline` is what the PIPELINE and ``--device`` arguments of the
+commands that change a diffusion pipeline mean; ``--threads`` is applied by ``thermogen.cli.main``
+before any command runs.
 """
 
 from __future__ import annotations
@@ -93,14 +94,13 @@ def set_threads(threads: int | None) -> None:
 
 
 def open_diffusion_pipeline(args: argparse.Namespace, **overrides: Any) -> Any:
-    """The diffusion pipeline ``args.pipeline`` names, on ``args.device``, after applying ``args.threads``.
+    """The diffusion pipeline ``args.pipeline`` names, on ``args.device``.
 
     ``overrides`` go to ``from_pretrained`` (e.g. ``sampler="euler"``); another kind of pipeline raises ValueError.
     """
     from thermogen.pipelines.base import Pipeline
     from thermogen.pipelines.diffusion import DiffusionPipeline
 
-    set_threads(args.threads)
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     if not isinstance(pipeline, DiffusionPipeline):
         raise ValueError(f"{args.pipeline} is a {type(pipeline).__name__}; expected a diffusion pipeline")

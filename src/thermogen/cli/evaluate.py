@@ -14,7 +14,7 @@ import math
 import time
 from typing import Any
 
-from thermogen.cli.arguments import add_device, add_no_progress, add_threads, positive_int, set_threads
+from thermogen.cli.arguments import add_device, add_no_progress, add_threads, positive_int
 
 
 def register(commands: Any) -> None:
@@ -102,7 +102,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"--n {args.n}; expected at least 2 samples")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}; expected a positive integer")
-    set_threads(args.threads)
     overrides = {"sampler": args.sampler} if args.sampler else {}
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)

@@ -12,7 +12,6 @@ from thermogen.cli.arguments import (
     add_threads,
     integer,
     positive_int,
-    set_threads,
 )
 
 
@@ -81,7 +80,6 @@ def run_interpolate(args: argparse.Namespace) -> int:
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
-    set_threads(args.threads)
     pipeline = DiffusionPipeline.from_pretrained(args.pipeline, device=args.device)
     pipeline.progress = not args.no_progress
     generator = torch.Generator().manual_seed(args.seed)  # noise drawn on the CPU: the same on every device
@@ -102,7 +100,6 @@ def run_steps_sweep(args: argparse.Namespace) -> int:
     from thermogen.pipelines.diffusion import DiffusionPipeline
     from thermogen.pipelines.images import save_grid
 
-    set_threads(args.threads)
     pipeline = DiffusionPipeline.from_pretrained(args.pipeline, device=args.device)
     pipeline.progress = not args.no_progress
     rows = pipeline.steps_sweep(args.steps, batch_size=args.n, seed=args.seed)
@@ -117,7 +114,6 @@ def run_langevin_strip(args: argparse.Namespace) -> int:
     from thermogen.pipelines.ebm import EBMPipeline
     from thermogen.pipelines.images import save_grid
 
-    set_threads(args.threads)
     pipeline = EBMPipeline.from_pretrained(args.pipeline, device=args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     out = pipeline(

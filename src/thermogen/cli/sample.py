@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, add_threads, positive_int, set_threads
+from thermogen.cli.arguments import add_device, add_no_progress, add_out_image, add_threads, positive_int
 
 
 def register(commands: Any) -> None:
@@ -42,7 +42,6 @@ def run_sample(args: argparse.Namespace) -> int:
     from thermogen.pipelines.base import Pipeline
     from thermogen.pipelines.images import save_grid
 
-    set_threads(args.threads)
     overrides = {"sampler": args.sampler} if args.sampler else {}
     pipeline = Pipeline.from_pretrained(args.pipeline, **overrides).to(args.device)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from thermogen.cli.arguments import add_device, add_no_progress, add_threads, positive_int, set_threads
+from thermogen.cli.arguments import add_device, add_no_progress, add_threads, positive_int
 from thermogen.cli.data_arguments import add_data_arguments, training_set
 from thermogen.losses.denoising import LOSS_WEIGHTINGS, PREDICTION_TARGETS
 from thermogen.training.lr_schedule import LR_DECAYS
@@ -153,7 +153,6 @@ def _int_list(text: str) -> list[int]:
 def _setup(args: argparse.Namespace) -> Any:
     from thermogen.training.distributed import init_process
 
-    set_threads(args.threads)
     return init_process(args.device)
 
 
