@@ -4,8 +4,8 @@
         --command "thermogen train diffusion ..." [--results docs/results.json]
 
 The pipeline is read from RUN/checkpoint/pipeline (or --pipeline DIR, e.g. the output of
-``thermogen recalibrate-bn``) and written with save_pretrained (the Hub layout;
-``--store-dtype float16`` halves the weight files); the card gives the training
+``thermogen recalibrate-bn``), its sampler replaced if ``--sampler JSON`` is given, and written with
+save_pretrained (the Hub layout; ``--store-dtype float16`` halves the weight files); the card gives the training
 command, the data, the number of steps, the wall time measured from RUN/log.jsonl and the metrics of
 examples/make_results.py when a results file is given.
 """
@@ -48,8 +48,9 @@ def metrics_for(name: str, results: dict[str, Any]) -> dict[str, str]:
 
     if name.startswith("ddim") and "ddim" in results:
         r = results["ddim"]
-        compared = {f"DDIM, 20 steps, {label}": fmt(m) for label, m in r.get("compared", {}).items()}
-        return {"DDIM, 20 steps": fmt(r["headline"]), **compared, "real-data floor": fmt(r["headline_floor"])}
+        sampler = r.get("sampler", "ddim")  # results.json of older runs measured the book's DDIM
+        compared = {f"20 steps, {label}": fmt(m) for label, m in r.get("compared", {}).items()}
+        return {f"{sampler}, 20 steps": fmt(r["headline"]), **compared, "real-data floor": fmt(r["headline_floor"])}
     if name.startswith("ebm") and "ebm" in results:
         r = results["ebm"]
         chains = f"{r['chain']}-step chains from noise" if "chain" in r else "1000-step chains from noise"
@@ -79,9 +80,17 @@ def main() -> None:
         default="float32",
         help="dtype of the stored weights (float16 halves the file; from_pretrained loads them as float32)",
     )
+    parser.add_argument(
+        "--sampler",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help='the sampler to ship instead of the trained one, e.g. \'{"_class_name": "unipc", "spacing": "karras"}\'',
+    )
     args = parser.parse_args()
 
-    pipeline = Pipeline.from_pretrained(args.pipeline or args.run / "checkpoint" / "pipeline")
+    overrides = {"sampler": args.sampler} if args.sampler else {}
+    pipeline = Pipeline.from_pretrained(args.pipeline or args.run / "checkpoint" / "pipeline", **overrides)
     if isinstance(pipeline, DiffusionPipeline) and pipeline.model.trained_noise_levels is None:
         # runs trained before the trainer recorded it: the levels its schedule covers over t in [0, 1]
         record_trained_noise_levels(pipeline.model, pipeline.schedule)

@@ -7,7 +7,7 @@
         [--compare "before BN recalibration=runs/ddim-mnist/checkpoint/pipeline"]
 
 Writes docs/img/*.png, docs/results.json and docs/results.md: sample grids of both
-pipelines, the Langevin snapshot strip, the DDIM steps sweep with metrics per step
+pipelines, the Langevin snapshot strip, the steps sweep with metrics per step
 count, a sampler comparison, the interpolation grid, the schedule plot and the
 training curves. Every number on the page comes from this run.
 """
@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from thermogen import registry
 from thermogen.cli.evaluate import generate
 from thermogen.mnist import evaluate_images, real_data_floor
 from thermogen.pipelines.diffusion import DiffusionPipeline
@@ -39,7 +40,7 @@ SAMPLERS = ("ddim", "dpmpp_2m", "dpmpp_3m", "unipc", "ipndm", "deis", "euler", "
 BOOK_SNAPSHOTS = (0, 1, 3, 5, 10, 30, 50, 100, 300, 999)
 METRIC_KEYS = ("fd", "kid_mean", "confident_fraction", "class_entropy")
 EBM_HEADING = "## Energy-based model on MNIST"
-DIFFUSION_HEADING = "## Diffusion (DDIM) on MNIST"
+DIFFUSION_HEADING = "## Diffusion on MNIST"
 ABLATION_HEADING = "### Training-recipe ablation"
 MEASUREMENT = """\
 ## How sample quality is measured
@@ -84,6 +85,14 @@ def metrics_row(label: str, m: dict[str, Any], seconds: float | None = None) -> 
     return "| " + " | ".join(cells) + " |"
 
 
+def sampler_label(sampler: Any) -> str:
+    """The sampler's registered name and the settings that differ from its defaults, e.g. ``unipc (spacing karras)``."""
+    name = sampler.to_config()["_class_name"]
+    defaults = type(sampler)().config
+    changed = [f"{k} {v}" for k, v in sampler.config.items() if defaults.get(k) != v]
+    return f"{name} ({', '.join(changed)})" if changed else name
+
+
 def timed_metrics(pipe: Any, n: int, steps: int, seed: int, data_dir: str | None) -> tuple[dict[str, Any], float]:
     """Generate ``n`` images (timed) and compute their metrics."""
     start = time.perf_counter()
@@ -113,6 +122,7 @@ def plot_curves(log: list[dict[str, Any]], keys: tuple[str, ...], path: Path, ti
 def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: list[str]) -> None:
     pipe = DiffusionPipeline.from_pretrained(args.ddim)
     pipe.progress = False
+    bundled = sampler_label(pipe.sampler)
     g = torch.Generator().manual_seed(0)
     grid = pipe(batch_size=64, num_inference_steps=20, generator=g, output_type="tensor").images
     save_grid(grid, IMG / "ddim_samples.png", nrow=8)
@@ -133,6 +143,7 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
     results["ddim"] = {
         "floor": floor,
         "headline_floor": headline_floor,
+        "sampler": bundled,
         "headline": headline,
         "compared": {},
         "sweep": {},
@@ -148,15 +159,20 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
         m, s = timed_metrics(pipe, args.n, steps, 2, args.data_dir)
         results["ddim"]["sweep"][steps] = {**m, "seconds": s}
         print(f"ddim {steps} steps: {m}")
-    for name in SAMPLERS:
-        swapped = DiffusionPipeline.from_pretrained(args.ddim, sampler=name)
+    swaps = [(f"{bundled}, the pipeline's", pipe)]  # the pipeline's own sampler first, then each at its defaults
+    # an object, not a name: a name would keep the options it shares with the saved sampler (its spacing)
+    swaps += [
+        (name, DiffusionPipeline.from_pretrained(args.ddim, sampler=registry.get("samplers", name)()))
+        for name in SAMPLERS
+    ]
+    for label, swapped in swaps:
         swapped.progress = False
         per_step = swapped.sampler.evaluations_per_step
         for evals in SAMPLER_EVALS:
             steps = max(1, evals // per_step)
             m, s = timed_metrics(swapped, args.n, steps, 2, args.data_dir)
-            results["ddim"]["samplers"][f"{name}@{evals}"] = {**m, "seconds": s, "steps": steps}
-            print(f"{name} {evals} evaluations: {m}")
+            results["ddim"]["samplers"][f"{label} @ {evals}"] = {**m, "seconds": s, "steps": steps}
+            print(f"{label} {evals} evaluations: {m}")
     for label, spec in args.row:
         other, _, steps_text = spec.rpartition(":")
         m, s = timed_metrics(DiffusionPipeline.from_pretrained(other), args.n, int(steps_text), 2, args.data_dir)
@@ -173,15 +189,15 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
     lines += [
         DIFFUSION_HEADING,
         "",
-        f"Pipeline: `{args.ddim}`. Samples with 20 DDIM steps (the book's sampler), seed 0:",
+        f"Pipeline: `{args.ddim}`. Samples with 20 steps of its sampler, {bundled}, seed 0:",
         "",
-        "![DDIM samples](img/ddim_samples.png)",
+        "![diffusion samples](img/ddim_samples.png)",
         "",
         f"### Quality at 20 steps (N = {args.headline_n})",
         "",
         "| | FD | KID | confident (>= 0.9) | class entropy | seconds |",
         "| --- | --- | --- | --- | --- | --- |",
-        metrics_row("DDIM, 20 steps", card["headline"], headline_s),
+        metrics_row(f"{bundled}, 20 steps", card["headline"], headline_s),
         *compared_rows,
         metrics_row("real training images (floor)", card["headline_floor"]),
         "",
@@ -191,7 +207,7 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
         "",
         f"### The number of steps (N = {args.n} per row)",
         "",
-        "The same initial noise sampled with 1, 2, 3, 5, 10, 20, 50 and 100 steps (one row each):",
+        f"The same initial noise sampled with 1, 2, 3, 5, 10, 20, 50 and 100 steps of {bundled} (one row each):",
         "",
         "![steps sweep](img/ddim_steps_sweep.png)",
         "",
@@ -201,6 +217,8 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
         metrics_row("real images (floor)", floor),
         "",
         f"### Samplers by number of model evaluations (N = {args.n})",
+        "",
+        "Each sampler at its default settings unless named; the pipeline's own sampler first.",
         "",
         "| sampler @ evaluations | FD | KID | confident | class entropy | seconds |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -346,7 +364,7 @@ def main() -> None:
     parser.add_argument("--ddim-log", default="runs/ddim-mnist/log.jsonl")
     parser.add_argument("--ebm-log", default="runs/ebm-mnist/log.jsonl")
     parser.add_argument("--n", type=int, default=1000, help="images per sweep / sampler row")
-    parser.add_argument("--headline-n", type=int, default=2000, help="images for the DDIM-20 headline")
+    parser.add_argument("--headline-n", type=int, default=2000, help="images for the 20-step headline")
     parser.add_argument("--ebm-n", type=int, default=1000, help="images for the EBM metrics")
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default: $THERMOGEN_MNIST_DIR)")
     parser.add_argument("--threads", type=int, default=2)

@@ -7,9 +7,11 @@ save writes) changes a number the test checks.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from thermogen.pipelines.diffusion import DiffusionPipeline, interpolate_noise
 from thermogen.pipelines.ebm import EBMPipeline
 from thermogen.samplers.diffusion.ddim import DDIMSampler
 from thermogen.samplers.diffusion.euler import EulerSampler
+from thermogen.samplers.diffusion.unipc import UniPCSampler
 from thermogen.schedules.cosine import OffsetCosineSchedule
 
 MEAN, STD = 0.2, 0.3  # a normalizer far from the identity, so forgetting the mean or the std shows
@@ -163,6 +166,22 @@ def test_overrides_as_name_mapping_and_object(tmp_path: Path) -> None:
     assert by_object.sampler is sampler
     # the other components still come from disk
     assert by_object.schedule.config == {"max_signal_rate": 0.9, "min_signal_rate": 0.05}
+
+
+def test_a_swap_from_a_saved_unipc_warns_about_nothing_left_at_its_default(tmp_path: Path) -> None:
+    """UniPC's ``disable_corrector=()`` is saved as the JSON list ``[]``: its default, so dropping it is silent."""
+    pipe = non_default_pipeline()
+    pipe.sampler = UniPCSampler(spacing="karras")
+    pipe.save_pretrained(tmp_path / "pipe")
+    assert json.loads((tmp_path / "pipe" / "sampler" / "config.json").read_text())["disable_corrector"] == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        swapped = Pipeline.from_pretrained(tmp_path / "pipe", sampler="dpmpp_2m")
+    assert swapped.sampler.config["spacing"] == "karras"
+    pipe.sampler = UniPCSampler(spacing="karras", disable_corrector=(1,))
+    pipe.save_pretrained(tmp_path / "changed")
+    with pytest.warns(UserWarning, match=r"dropped disable_corrector=\[1\]"):
+        Pipeline.from_pretrained(tmp_path / "changed", sampler="dpmpp_2m")
 
 
 def test_model_card_names_the_library_and_every_component(tmp_path: Path) -> None:

@@ -402,7 +402,7 @@ def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str,
     accepted = set(inspect.signature(cls).parameters)
     options = {k: v for k, v in saved.items() if k not in RESERVED_KEYS}
     defaults = _defaults(registry.get("samplers", saved["_class_name"])) if "_class_name" in saved else {}
-    dropped = sorted(k for k in options if k not in accepted and options[k] != defaults.get(k))
+    dropped = sorted(k for k in options if k not in accepted and not _same_setting(options[k], defaults.get(k)))
     if dropped:
         warnings.warn(
             f"{swap}: kept {sorted(k for k in options if k in accepted)}; dropped "
@@ -412,6 +412,15 @@ def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str,
             stacklevel=4,
         )
     return {k: v for k, v in options.items() if k in accepted}
+
+
+def _same_setting(saved: Any, default: Any) -> bool:
+    """Whether a saved option equals a default; JSON stores tuples as lists (``disable_corrector=[]`` is ``()``)."""
+
+    def plain(value: Any) -> Any:
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    return bool(plain(saved) == plain(default))
 
 
 def _defaults(cls: type) -> dict[str, Any]:
