@@ -158,7 +158,7 @@ def diffusion_results(args: argparse.Namespace, results: dict[str, Any], lines: 
     for steps in SWEEP_STEPS:
         m, s = timed_metrics(pipe, args.n, steps, 2, args.data_dir)
         results["ddim"]["sweep"][steps] = {**m, "seconds": s}
-        print(f"ddim {steps} steps: {m}")
+        print(f"{bundled} {steps} steps: {m}")
     swaps = [(f"{bundled}, the pipeline's", pipe)]  # the pipeline's own sampler first, then each at its defaults
     # an object, not a name: a name would keep the options it shares with the saved sampler (its spacing)
     swaps += [
