@@ -5,8 +5,8 @@
 
 The pipeline is read from RUN/checkpoint/pipeline (or --pipeline DIR, e.g. the output of
 ``thermogen recalibrate-bn``), its sampler replaced if ``--sampler JSON`` is given, and written with
-save_pretrained (the Hub layout; ``--store-dtype float16`` halves the weight files); the card gives the training
-command, the data, the number of steps, the wall time measured from RUN/log.jsonl and the metrics of
+save_pretrained (the Hub layout; ``--store-dtype float16`` halves the networks' weight files); the card
+gives the training command, the data, the number of steps, the wall time measured from RUN/log.jsonl and the metrics of
 examples/make_results.py when a results file is given.
 """
 
@@ -78,7 +78,7 @@ def main() -> None:
         "--store-dtype",
         choices=["float32", "float16"],
         default="float32",
-        help="dtype of the stored weights (float16 halves the file; from_pretrained loads them as float32)",
+        help="dtype of the stored network weights (float16 halves the file; from_pretrained loads them as float32)",
     )
     parser.add_argument(
         "--sampler",
@@ -111,7 +111,10 @@ def main() -> None:
         tags=["mnist", "pytorch"],
     )
     target = BUNDLED / args.name
-    pipeline.to(getattr(torch, args.store_dtype)).save_pretrained(target)
+    for component in pipeline.components.values():
+        if isinstance(component, torch.nn.Module):  # the networks; a replay buffer keeps its own storage
+            component.to(getattr(torch, args.store_dtype))
+    pipeline.save_pretrained(target)
     print(f"bundled {args.run} ({steps} steps, {hours:.2f} h) as {target}")
 
 
