@@ -3,7 +3,8 @@
     python examples/compact_buffer.py src/thermogen/pretrained/ebm-mnist --storage uint8
 
 The buffer keeps its capacity, order, count and pointer; each sample is rounded to the
-new storage (uint8: the 256 levels q / 127.5 - 1 of [-1, 1]). The card gets a line saying so.
+new storage (uint8: the 256 levels q / 127.5 - 1 of [-1, 1]). The card gets a line saying so; the
+other components' files are left as they are.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main() -> None:
     config = {k: v for k, v in old.config.items() if not k.startswith("_")}
     compact = ReplayBuffer(**{**config, "storage": args.storage})
     state = old.state_tensors()
-    samples = state["samples"].float()
+    samples = old.stored_samples()  # decoded float32, whatever the current storage
     if args.storage == "uint8":
         state["samples"] = torch.round((samples.clamp(-1.0, 1.0) + 1.0) * 127.5).to(torch.uint8)
     else:
@@ -49,8 +50,10 @@ def main() -> None:
             f"from the float32 training buffer {largest:.4f}).\n"
         )
         (saved / "README.md").write_text(card.rstrip("\n") + note, encoding="utf-8")
-        shutil.rmtree(args.pipeline)
-        shutil.copytree(saved, args.pipeline)
+        # only the buffer and the card change: the other components stay as stored (e.g. float16 weights)
+        shutil.rmtree(args.pipeline / "buffer")
+        shutil.copytree(saved / "buffer", args.pipeline / "buffer")
+        shutil.copy2(saved / "README.md", args.pipeline / "README.md")
     print(f"{args.pipeline}: buffer stored as {args.storage}, largest change {largest:.4f}")
 
 
