@@ -27,6 +27,7 @@ def main() -> None:
     args = parser.parse_args()
 
     card = (args.pipeline / "README.md").read_text(encoding="utf-8")
+    card = card.split("\n\nThe replay buffer is stored as ")[0]  # the line of an earlier run is replaced
     pipe = EBMPipeline.from_pretrained(args.pipeline)
     if pipe.buffer is None:
         raise SystemExit(f"{args.pipeline} has no replay buffer")
