@@ -19,6 +19,8 @@ import torch
 from thermogen.buffers import ReplayBuffer
 from thermogen.pipelines.ebm import EBMPipeline
 
+NOTE_START = "\n\nThe replay buffer is stored as "
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     card = (args.pipeline / "README.md").read_text(encoding="utf-8")
-    card = card.split("\n\nThe replay buffer is stored as ")[0]  # the line of an earlier run is replaced
+    card = card.split(NOTE_START)[0]  # the note of an earlier run is replaced
     pipe = EBMPipeline.from_pretrained(args.pipeline)
     if pipe.buffer is None:
         raise SystemExit(f"{args.pipeline} has no replay buffer")
@@ -42,19 +44,17 @@ def main() -> None:
         state["samples"] = samples.half()
     compact.load_state_tensors(state)
     largest = float((compact.stored_samples() - samples).abs().max())
-    pipe.buffer = compact
-    with tempfile.TemporaryDirectory() as scratch:
-        saved = Path(scratch) / "pipeline"
-        pipe.save_pretrained(saved)
-        note = (
-            f"\n\nThe replay buffer is stored as {args.storage} ({len(compact)} samples; largest change "
-            f"from the float32 training buffer {largest:.4f}).\n"
-        )
-        (saved / "README.md").write_text(card.rstrip("\n") + note, encoding="utf-8")
-        # only the buffer and the card change: the other components stay as stored (e.g. float16 weights)
+    with tempfile.TemporaryDirectory() as scratch:  # only the buffer is written: the other components stay as stored
+        written = Path(scratch) / "buffer"
+        written.mkdir()
+        compact.write_to(written)
         shutil.rmtree(args.pipeline / "buffer")
-        shutil.copytree(saved / "buffer", args.pipeline / "buffer")
-        shutil.copy2(saved / "README.md", args.pipeline / "README.md")
+        shutil.copytree(written, args.pipeline / "buffer")
+    note = (
+        f"{NOTE_START}{args.storage} ({len(compact)} samples; largest change "
+        f"from the float32 training buffer {largest:.4f}).\n"
+    )
+    (args.pipeline / "README.md").write_text(card.rstrip("\n") + note, encoding="utf-8")
     print(f"{args.pipeline}: buffer stored as {args.storage}, largest change {largest:.4f}")
 
 

@@ -213,6 +213,11 @@ def _jsonable(owner: str, arguments: dict[str, Any], components: Mapping[str, st
     return {k: _to_json(v, f"{owner} argument {k!r}") for k, v in arguments.items() if k not in components}
 
 
+def as_saved(value: Any, where: str = "value") -> Any:
+    """``value`` in the form a config stores it (tuples as lists, tensors as lists, ...); see :func:`_jsonable`."""
+    return _to_json(value, where)
+
+
 def _to_json(value: Any, where: str) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value

@@ -28,7 +28,7 @@ import torch
 from thermogen import registry
 from thermogen.atomic import write_json
 from thermogen.checks import check_allocation, check_device, check_positive_int
-from thermogen.config import RESERVED_KEYS, Configurable, check_override_names, validate_arguments
+from thermogen.config import RESERVED_KEYS, Configurable, as_saved, check_override_names, validate_arguments
 from thermogen.config_files import CONFIG_NAME, read_config
 from thermogen.errors import ConfigError
 from thermogen.model_card import model_card
@@ -402,7 +402,7 @@ def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str,
     accepted = set(inspect.signature(cls).parameters)
     options = {k: v for k, v in saved.items() if k not in RESERVED_KEYS}
     defaults = _defaults(registry.get("samplers", saved["_class_name"])) if "_class_name" in saved else {}
-    dropped = sorted(k for k in options if k not in accepted and not _same_setting(options[k], defaults.get(k)))
+    dropped = sorted(k for k in options if k not in accepted and options[k] != defaults.get(k))
     if dropped:
         warnings.warn(
             f"{swap}: kept {sorted(k for k in options if k in accepted)}; dropped "
@@ -414,18 +414,10 @@ def carried_options(cls: type, saved: Mapping[str, Any], swap: str) -> dict[str,
     return {k: v for k, v in options.items() if k in accepted}
 
 
-def _same_setting(saved: Any, default: Any) -> bool:
-    """Whether a saved option equals a default; JSON stores tuples as lists (``disable_corrector=[]`` is ``()``)."""
-
-    def plain(value: Any) -> Any:
-        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
-
-    return bool(plain(saved) == plain(default))
-
-
 def _defaults(cls: type) -> dict[str, Any]:
+    """The constructor defaults of ``cls`` in saved form (a default ``()`` as the ``[]`` a saved config holds)."""
     return {
-        name: param.default
+        name: as_saved(param.default, f"{cls.__name__} default {name!r}")
         for name, param in inspect.signature(cls).parameters.items()
         if param.default is not inspect.Parameter.empty
     }
